@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core import roles
+from apps.core.services import audit_record
+
+from .models import TOKEN_PREFIX_LENGTH, ApiToken, hash_key
+
+
+def role_groups_ensure() -> None:
+    """Make sure every role group exists with exactly its capabilities.
+
+    The data migration does this once; this repairs a database whose groups were
+    flushed or edited, and is what ``seed_demo`` and the test fixtures call.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    for group_name, codenames in roles.GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        permissions = Permission.objects.filter(content_type__app_label="core", codename__in=codenames)
+        missing = set(codenames) - {p.codename for p in permissions}
+        if missing:
+            raise RuntimeError(f"capability permissions missing (run migrate): {sorted(missing)}")
+        group.permissions.set(permissions)
+
+
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """Create a token and return it with its key, which is never stored in clear."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the token a name, such as the service that will use it."})
+    if len(name) > 100:
+        raise ValidationError({"name": "A token name has at most 100 characters."})
+    if not roles.has_any_role(user):
+        raise ValidationError({"name": "Your account has no role, so a token would grant nothing."})
+    with transaction.atomic():
+        if ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).exists():
+            raise ValidationError({"name": f"You already have an active token named {name!r}."})
+        key = ApiToken.new_key()
+        token = ApiToken.objects.create(user=user, name=name, prefix=key[4 : 4 + TOKEN_PREFIX_LENGTH], key_hash=hash_key(key))
+        audit_record(actor=user, action="api_token.create", obj=token, after={"name": name})
+    return token, key
+
+
+def api_token_revoke(*, user, token: ApiToken) -> ApiToken:
+    if token.user_id != user.pk and not user.is_staff:
+        raise ValidationError("You can only revoke your own tokens.")
+    with transaction.atomic():
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit_record(actor=user, action="api_token.revoke", obj=token, before={"active": True}, after={"active": False})
+    return token

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from . import roles
+from .models import AuditEvent, Job
+from .services import job_cancel, job_create
+from .tasks import SELFCHECK
+
+# htmx stops polling when a fragment answers with this status
+HTMX_STOP_POLLING = 286
+
+
+def require_viewer(request) -> None:
+    if not roles.can(request.user, "view_dashboard"):
+        raise PermissionDenied("Your account has no role on this site; ask an admin to add you to a group.")
+
+
+def not_built(request, title: str, issue: str):
+    require_viewer(request)
+    return render(request, "core/not_built.html", {"title": title, "issue": issue})
+
+
+def home(request):
+    require_viewer(request)
+    return render(request, "core/home.html", {"recent_jobs": Job.objects.select_related("created_by")[:10]})
+
+
+def job_list(request):
+    require_viewer(request)
+    jobs = Job.objects.select_related("created_by", "target_type")
+    status = request.GET.get("status")
+    if status:
+        jobs = jobs.filter(status=status)
+    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
+    return render(request, "core/job_list.html", {"page": page, "status": status})
+
+
+def job_detail(request, pk: int):
+    require_viewer(request)
+    job = get_object_or_404(Job.objects.select_related("created_by"), pk=pk)
+    template = "core/job_detail.html#progress" if request.htmx else "core/job_detail.html"
+    response = render(request, template, {"job": job})
+    if request.htmx and job.is_finished:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@require_POST
+def job_cancel_view(request, pk: int):
+    job = get_object_or_404(Job, pk=pk)
+    if not (request.user.is_staff or job.created_by_id == request.user.pk):
+        raise PermissionDenied("Only the person who started a job, or an admin, can cancel it.")
+    job_cancel(job=job, user=request.user)
+    if request.htmx:
+        job.refresh_from_db()
+        return render(request, "core/job_detail.html#progress", {"job": job})
+    return redirect(job)
+
+
+@require_POST
+def selfcheck_start(request):
+    if not request.user.is_staff:
+        raise PermissionDenied("Only admins can start a worker self-check.")
+    job = job_create(kind=SELFCHECK, created_by=request.user, params={"steps": 5, "step_seconds": 0.5})
+    return redirect(job)
+
+
+def audit_list(request):
+    if not (request.user.is_staff or roles.can(request.user, "view_audit")):
+        raise PermissionDenied("The audit log is for admins.")
+    events = AuditEvent.objects.select_related("actor")
+    action = request.GET.get("action", "").strip()
+    if action:
+        events = events.filter(action__startswith=action)
+    page = Paginator(events, 100).get_page(request.GET.get("page"))
+    return render(request, "core/audit_list.html", {"page": page, "action": action})
+
+
+@never_cache
+@require_GET
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ready() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True, connection.vendor
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def _broker_ready() -> tuple[bool, str]:
+    from mlops_web.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            conn.default_channel  # opens a channel: proves the transport really answers
+            return True, conn.transport.driver_type
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    db_ok, db_detail = _database_ready()
+    broker_ok, broker_detail = _broker_ready()
+    body = {
+        "status": "ok" if db_ok and broker_ok else "unavailable",
+        "database": {"ok": db_ok, "detail": db_detail},
+        "broker": {"ok": broker_ok, "detail": broker_detail},
+        "version": settings.APP_VERSION,
+    }
+    return JsonResponse(body, status=200 if db_ok and broker_ok else 503)
+
+
+def csrf_failure(request, reason=""):
+    return HttpResponse(f"CSRF check failed: {reason}", status=403)

@@ -1,0 +1,346 @@
+"""Reading uploaded data files safely.
+
+Uploads come from people, not pipelines, so every way a file can be wrong must
+end in a :class:`DataFileError` whose message says what is wrong and where,
+never in a parser traceback. The checks are ordered cheapest first: the format
+is sniffed from a few bytes, the column count from the header line, and only
+then is the whole file decoded and parsed (with pyarrow, which is fast and
+strict about ragged rows where pandas' C engine silently pads short ones).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import os
+from collections import Counter
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from apps.ml.errors import DataFileError
+
+MAX_COLUMNS_DEFAULT = 2000
+
+_PARQUET_MAGIC = b"PAR1"
+_SNIFF_BYTES = 64 * 1024
+_HEADER_MAX_BYTES = 8 * 1024 * 1024
+_CHUNK = 1024 * 1024
+_DELIMITERS = (",", ";", "\t", "|")
+# pyarrow's defaults plus the two pandas also treats as missing, so CSV values
+# come out the way pandas users expect.
+_NULL_VALUES = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+_KNOWN_BINARY = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook is one too; export it as CSV)"),
+    (b"\xd0\xcf\x11\xe0", "a legacy Excel/Office document (export it as CSV)"),
+    (b"\x1f\x8b", "a gzip-compressed file (decompress it first)"),
+)
+
+
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file, streamed in 1 MiB chunks so large uploads never sit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sniff_format(path: str, filename: str) -> str:
+    """Return ``"csv"`` or ``"parquet"`` judged by the file's bytes.
+
+    The extension is only a hint (people rename files); the bytes decide. A
+    file that claims to be Parquet by name but lacks the magic is rejected,
+    because reading it as CSV would produce a confusing one-column table.
+    """
+    size = os.path.getsize(path)
+    if size == 0:
+        raise DataFileError(f"{filename} is empty (0 bytes).", field="file", code="empty_file")
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+        tail = b""
+        if size >= 8:
+            fh.seek(size - 4)
+            tail = fh.read(4)
+
+    if head.startswith(_PARQUET_MAGIC):
+        if tail != _PARQUET_MAGIC or size < 12:
+            raise DataFileError(
+                f"{filename} starts like a Parquet file but is truncated or corrupt "
+                "(the footer magic 'PAR1' is missing).",
+                field="file",
+                code="corrupt_parquet",
+            )
+        _open_parquet(path, filename)  # reads the footer: raises if it is unreadable
+        return "parquet"
+
+    if filename.lower().endswith((".parquet", ".pq")):
+        raise DataFileError(
+            f"{filename} has a Parquet extension but is not a Parquet file (no 'PAR1' magic bytes).",
+            field="file",
+            code="not_parquet",
+        )
+    for magic, what in _KNOWN_BINARY:
+        if head.startswith(magic):
+            raise DataFileError(
+                f"{filename} is {what}, not a CSV or Parquet file.", field="file", code="not_tabular"
+            )
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DataFileError(
+            f"{filename} is UTF-16 text; re-save it as UTF-8 CSV.", field="file", code="bad_encoding"
+        )
+    if _looks_binary(head):
+        raise DataFileError(
+            f"{filename} looks like binary data, not a CSV (text) or Parquet file.",
+            field="file",
+            code="not_tabular",
+        )
+    _check_utf8_bytes(head, filename, final=len(head) == size)
+    return "csv"
+
+
+def read_table(path: str, fmt: str, *, max_columns: int = MAX_COLUMNS_DEFAULT) -> pd.DataFrame:
+    """Read a sniffed file into a DataFrame, or raise a DataFileError that names the problem."""
+    name = os.path.basename(path)
+    if fmt == "csv":
+        return _read_csv(path, name, max_columns)
+    if fmt == "parquet":
+        return _read_parquet(path, name, max_columns)
+    raise DataFileError(f"Unsupported file format {fmt!r}.", field="file", code="bad_format")
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def _read_csv(path: str, name: str, max_columns: int) -> pd.DataFrame:
+    if os.path.getsize(path) == 0:
+        raise DataFileError(f"{name} is empty (0 bytes).", field="file", code="empty_file")
+    header, delimiter = _read_header(path, name)
+    _check_column_names(header, name, max_columns)
+    _check_utf8_file(path, name)  # whole-file pass, only once the cheap checks passed
+
+    convert = pa_csv.ConvertOptions(null_values=_NULL_VALUES, strings_can_be_null=True)
+    # Quoted newlines defeat pyarrow's fast parallel chunking, so they are only
+    # allowed on a second attempt when the fast parse finds a ragged row.
+    table = None
+    for newlines_in_values in (False, True):
+        parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
+        try:
+            table = pa_csv.read_csv(path, parse_options=parse, convert_options=convert)
+            break
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            if "Expected" not in message or "columns" not in message:
+                raise DataFileError(
+                    f"{name} could not be parsed as CSV: {message}", field="file", code="bad_csv"
+                ) from None
+            if newlines_in_values:
+                raise _uneven_row_error(path, name, delimiter, len(header), message) from None
+    assert table is not None
+    if table.num_rows == 0:
+        raise DataFileError(f"{name} has a header but no data rows.", field="file", code="no_rows")
+    return _to_pandas(table, name)
+
+
+def _read_header(path: str, name: str) -> tuple[list[str], str]:
+    """Parse only the header record, reading at most 8 MiB, and pick the delimiter."""
+    with open(path, "rb") as fh:
+        raw = fh.read(_HEADER_MAX_BYTES)
+        at_eof = not fh.read(1)
+    text = _check_utf8_bytes(raw, name, final=at_eof)
+    # pyarrow skips blank lines, so the header is the first non-blank line.
+    stripped = text.lstrip("\r\n")
+    newline = stripped.find("\n")
+    if newline < 0 and not at_eof:
+        raise DataFileError(
+            f"{name}: the header line is longer than {_HEADER_MAX_BYTES // (1024 * 1024)} MiB.",
+            field="file",
+            code="header_too_long",
+        )
+    first_line = stripped if newline < 0 else stripped[:newline]
+    counts = {d: first_line.count(d) for d in _DELIMITERS}
+    delimiter = "," if counts[","] else max(_DELIMITERS, key=lambda d: counts[d])
+    if not counts[delimiter]:
+        delimiter = ","
+    try:
+        header = next(csv.reader(io.StringIO(stripped), delimiter=delimiter), None)
+    except csv.Error as exc:
+        raise DataFileError(f"{name}: the header line is malformed ({exc}).", field="file") from None
+    if not header:
+        raise DataFileError(f"{name} has no header row.", field="file", code="no_header")
+    return header, delimiter
+
+
+def _check_column_names(names: list[str], name: str, max_columns: int) -> None:
+    """Reject tables whose columns cannot be addressed unambiguously."""
+    if len(names) > max_columns:
+        raise DataFileError(
+            f"{name} has {len(names)} columns; the limit is {max_columns}.",
+            field="file",
+            code="too_many_columns",
+        )
+    empty = [i + 1 for i, n in enumerate(names) if not str(n).strip()]
+    if empty:
+        where = ", ".join(str(i) for i in empty[:10])
+        noun = "name at position" if len(empty) == 1 else "names at positions"
+        raise DataFileError(
+            f"{name} has an empty column {noun} {where} (counting from 1).",
+            field="file",
+            code="empty_column_name",
+        )
+    dupes = [n for n, c in Counter(names).items() if c > 1]
+    if dupes:
+        listed = ", ".join(repr(d) for d in dupes[:10])
+        raise DataFileError(
+            f"{name} has duplicate column names: {listed}.", field="file", code="duplicate_columns"
+        )
+
+
+def _uneven_row_error(path: str, name: str, delimiter: str, expected: int, detail: str) -> DataFileError:
+    """Locate the first ragged record by line number (pyarrow does not report it when multithreaded)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        seen_header = False
+        try:
+            for row in reader:
+                if not row:
+                    continue
+                if not seen_header:
+                    seen_header = True
+                elif len(row) != expected:
+                    return DataFileError(
+                        f"{name}: rows have uneven length; line {reader.line_num} has {len(row)} "
+                        f"fields but the header has {expected}.",
+                        field="file",
+                        code="uneven_rows",
+                    )
+        except csv.Error:
+            pass
+    return DataFileError(f"{name}: rows have uneven length ({detail}).", field="file", code="uneven_rows")
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def _looks_binary(head: bytes) -> bool:
+    """NUL bytes or more than 1% control characters mean this is not a text file."""
+    if b"\x00" in head:
+        return True
+    control = sum(head.count(bytes([b])) for b in (*range(0, 9), 11, 12, *range(14, 32), 127))
+    return control > max(1, len(head) // 100)
+
+
+def _utf8_error(name: str, offset: int) -> DataFileError:
+    return DataFileError(
+        f"{name} is not UTF-8 text: the first invalid byte is at offset {offset}. "
+        "Re-save the file as UTF-8 (e.g. 'CSV UTF-8' in Excel).",
+        field="file",
+        code="bad_encoding",
+    )
+
+
+def _check_utf8_bytes(data: bytes, name: str, *, final: bool, offset_base: int = 0) -> str:
+    """Decode a prefix; an incomplete multibyte sequence at its very end is not an error."""
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        return decoder.decode(data[bom:], final=final)
+    except UnicodeDecodeError as exc:
+        raise _utf8_error(name, offset_base + bom + exc.start) from None
+
+
+def _check_utf8_file(path: str, name: str) -> None:
+    """Stream the whole file through a UTF-8 decoder to find the first bad byte's offset."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    consumed = 0
+    with open(path, "rb") as fh:
+        first = True
+        while chunk := fh.read(_CHUNK):
+            if first and chunk.startswith(codecs.BOM_UTF8):
+                chunk, consumed = chunk[3:], 3
+            first = False
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise _utf8_error(name, consumed - pending + exc.start) from None
+            consumed += len(chunk)
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            raise _utf8_error(name, consumed - pending + exc.start) from None
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _open_parquet(path: str, name: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFileError(
+            f"{name} is a corrupt Parquet file: {exc}", field="file", code="corrupt_parquet"
+        ) from None
+
+
+def _read_parquet(path: str, name: str, max_columns: int) -> pd.DataFrame:
+    pfile = _open_parquet(path, name)
+    _check_column_names(list(pfile.schema_arrow.names), name, max_columns)
+    if pfile.metadata.num_rows == 0:
+        raise DataFileError(f"{name} has columns but no data rows.", field="file", code="no_rows")
+    try:
+        table = pfile.read()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFileError(
+            f"{name} is a corrupt Parquet file: {exc}", field="file", code="corrupt_parquet"
+        ) from None
+    df = _to_pandas(table, name)
+    if not isinstance(df.index, pd.RangeIndex):
+        # A pandas-written index comes back as the index; keep named ones as columns.
+        df = df.reset_index(drop=all(n is None for n in df.index.names))
+    return df
+
+
+# --------------------------------------------------------------------------- shared
+
+
+def _to_pandas(table: pa.Table, name: str) -> pd.DataFrame:
+    """Convert Arrow types pandas handles awkwardly into plain, profilable ones.
+
+    Dates become timestamps (not object columns of ``datetime.date``), decimals
+    floats, all-null columns float64 (as pandas' own CSV reader does). Nested
+    and binary columns cannot be profiled, so they are rejected by name.
+    """
+    fields = []
+    for field in table.schema:
+        t = field.type
+        if pa.types.is_date(t):
+            t = pa.timestamp("s")
+        elif pa.types.is_decimal(t) or pa.types.is_null(t):
+            t = pa.float64()
+        elif pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
+            raise DataFileError(
+                f"{name}: column {field.name!r} has type {t}, which is not supported "
+                "(use flat numeric, text, boolean or date columns).",
+                field="file",
+                code="unsupported_type",
+            )
+        fields.append(pa.field(field.name, t))
+    target = pa.schema(fields, metadata=table.schema.metadata)
+    if target != table.schema:
+        table = table.cast(target)
+    # self_destruct frees each Arrow column as soon as it is converted, so the
+    # table and the frame are never both fully in memory.
+    return table.to_pandas(split_blocks=True, self_destruct=True)

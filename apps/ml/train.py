@@ -1,0 +1,546 @@
+"""Training: spec, target checks, pipeline construction and the training run.
+
+A run is: drop rows with a missing target, split off a holdout set fixed by
+``split_seed`` (so every run of an experiment is judged on the same rows),
+cross-validate on the rest fold by fold (reporting progress and honouring
+cancellation between folds), refit on the whole training part, then evaluate
+on the holdout. Everything except the fitted pipeline is JSON-serialisable.
+
+The two module-level cast functions below are referenced by every saved
+pipeline (skops stores them by qualified name): renaming or moving them makes
+existing artifacts unloadable.
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy
+import sklearn
+import skops
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.inspection import permutation_importance
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+from apps.ml import metrics as M
+from apps.ml.catalog import TASK_TYPES, clean_params, get_algorithm
+from apps.ml.errors import SpecError
+
+FEATURE_ROLES = ("numeric", "categorical", "boolean")
+MAX_CLASSES = 100
+MAX_CATEGORIES_IN_SIGNATURE = 200
+MAX_IMPORTANCE_ROWS = 5000
+CLASSIFICATION_MAX_INT_LEVELS = 20
+
+ProgressFn = Callable[[int, str], None]
+CancelFn = Callable[[], bool]
+
+
+class TrainingCancelled(Exception):
+    """Raised between steps when ``should_cancel()`` says the job was cancelled."""
+
+
+# --- spec -----------------------------------------------------------------------------------------------
+
+
+def _as_int(value: Any, field_name: str, low: int, high: int) -> int:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
+        raise SpecError(f"{field_name} must be an integer between {low} and {high}, got {value!r}.",
+                        field=field_name)
+    return int(value)
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """Everything needed to reproduce a training run on a given table.
+
+    Validated (and ``params`` cleaned to the full set of curated
+    hyperparameters) on construction, so an invalid spec never reaches a job.
+    """
+
+    task_type: str
+    target: str
+    features: list[dict[str, str]]
+    algorithm: str
+    params: dict[str, Any] = field(default_factory=dict)
+    cv_folds: int = 5
+    holdout_fraction: float = 0.2
+    split_seed: int = 0
+    random_state: int = 0
+
+    def __post_init__(self) -> None:
+        if self.task_type not in TASK_TYPES:
+            raise SpecError(f"task_type must be one of {', '.join(TASK_TYPES)}, got {self.task_type!r}.",
+                            field="task_type")
+        if not isinstance(self.target, str) or not self.target:
+            raise SpecError("Choose a target column.", field="target")
+        features = _clean_features(self.features, self.target)
+        entry = get_algorithm(self.algorithm)
+        if entry.task_type != self.task_type:
+            raise SpecError(f"{entry.name} ({entry.key}) is a {entry.task_type} algorithm, "
+                            f"but the task is {self.task_type}.", field="algorithm")
+        params = clean_params(self.algorithm, self.params)
+        try:
+            fraction = float(self.holdout_fraction)
+        except (TypeError, ValueError):
+            fraction = -1.0
+        if isinstance(self.holdout_fraction, bool) or not 0.05 <= fraction <= 0.5:
+            raise SpecError(f"holdout_fraction must be between 0.05 and 0.5, got {self.holdout_fraction!r}.",
+                            field="holdout_fraction")
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "holdout_fraction", fraction)
+        object.__setattr__(self, "cv_folds", _as_int(self.cv_folds, "cv_folds", 2, 10))
+        object.__setattr__(self, "split_seed", _as_int(self.split_seed, "split_seed", 0, 2**32 - 1))
+        object.__setattr__(self, "random_state", _as_int(self.random_state, "random_state", 0, 2**32 - 1))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.features]
+
+    def names_with_role(self, *roles: str) -> list[str]:
+        return [f["name"] for f in self.features if f["role"] in roles]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingSpec:
+        """Rebuild (and re-validate) a spec; unknown keys are refused, not ignored."""
+        known = {f for f in cls.__dataclass_fields__}
+        for key in data:
+            if key not in known:
+                raise SpecError(f"Unknown training spec field {key!r}.", field=str(key))
+        missing = [k for k in ("task_type", "target", "features", "algorithm") if k not in data]
+        if missing:
+            raise SpecError(f"Training spec is missing {', '.join(missing)}.", field=missing[0])
+        return cls(**dict(data))
+
+
+def _clean_features(features: Any, target: str) -> list[dict[str, str]]:
+    if not isinstance(features, list | tuple) or not features:
+        raise SpecError("Choose at least one feature column.", field="features")
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for item in features:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise SpecError("Each feature must be a mapping with a 'name' and a 'role'.", field="features")
+        name, role = item["name"], item.get("role")
+        if role not in FEATURE_ROLES:
+            raise SpecError(f"Feature {name!r} has role {role!r}; expected one of {', '.join(FEATURE_ROLES)}.",
+                            field="features")
+        if name == target:
+            raise SpecError(f"The target {name!r} cannot also be a feature.", field="features")
+        if name in seen:
+            raise SpecError(f"Feature {name!r} is listed twice.", field="features")
+        seen.add(name)
+        out.append({"name": name, "role": role})
+    return out
+
+
+# --- target -----------------------------------------------------------------------------------------------
+
+
+def infer_task_type(series: pd.Series) -> str:
+    """Guess the task from the target column.
+
+    Classification for text, booleans and integer-valued columns with at most
+    20 distinct values (floats that are all whole numbers count as integers,
+    since an int column with missing values is read as float); else regression.
+    """
+    s = series.dropna()
+    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+        return "classification"
+    values = s.to_numpy(dtype=float)
+    integral = pd.api.types.is_integer_dtype(series) or bool(np.all(np.mod(values[np.isfinite(values)], 1) == 0))
+    if integral and s.nunique() <= CLASSIFICATION_MAX_INT_LEVELS:
+        return "classification"
+    return "regression"
+
+
+def _label_str(value: Any) -> str:
+    """Canonical text for a category/class: 3.0 → "3" so an int column read as float matches."""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _as_labels(series: pd.Series) -> np.ndarray:
+    """Object array of canonical strings, NaN where missing (fast: one str() per distinct value)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    lookup = np.array([_label_str(u) for u in uniques] + [np.nan], dtype=object)
+    return lookup[codes]
+
+
+def _regression_target(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def check_target(df: pd.DataFrame, target: str, task_type: str) -> None:
+    """Refuse targets that cannot produce a meaningful model, with a message a user can act on."""
+    if target not in df.columns:
+        raise SpecError(f"Target column {target!r} is not in the data.", field="target")
+    series = df[target].dropna()
+    if series.empty:
+        raise SpecError(f"Target column {target!r} has no values: every row is missing it.", field="target")
+    if task_type == "regression":
+        if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
+            numeric = pd.to_numeric(series, errors="coerce")
+            bad = series[numeric.isna()]
+            if pd.api.types.is_bool_dtype(series) or not bad.empty:
+                example = bad.iloc[0] if not bad.empty else series.iloc[0]
+                raise SpecError(f"Target column {target!r} contains text (e.g. {example!r}); "
+                                "regression needs a numeric target — use classification instead.", field="target")
+            series = numeric
+        if not np.isfinite(series.to_numpy(dtype=float)).all():
+            raise SpecError(f"Target column {target!r} contains infinite values.", field="target")
+        if series.nunique() < 2:
+            raise SpecError(f"Target column {target!r} is constant ({series.iloc[0]!r}); nothing to learn.",
+                            field="target")
+        return
+    labels = pd.Series(_as_labels(series))
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        raise SpecError(f"Target column {target!r} is constant ({labels.iloc[0]!r}); nothing to learn.",
+                        field="target")
+    if len(counts) > MAX_CLASSES:
+        raise SpecError(f"Target column {target!r} has {len(counts)} classes; at most {MAX_CLASSES} are "
+                        "supported (is it an identifier, or a numeric target for regression?).", field="target")
+    rare = sorted(counts[counts < 2].index)
+    if rare:
+        shown = ", ".join(repr(c) for c in rare[:10]) + (" …" if len(rare) > 10 else "")
+        raise SpecError(f"Target column {target!r}: class(es) {shown} have fewer than 2 rows; "
+                        "remove or merge them.", field="target")
+
+
+# --- pipeline -------------------------------------------------------------------------------------------
+
+
+def _as_float_frame(X: Any) -> np.ndarray:
+    """Numeric columns → float array; text that is not a number and ±inf become NaN (then imputed)."""
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+    out = np.empty((len(frame), frame.shape[1]), dtype=float, order="F")  # same layout as DataFrame.to_numpy()
+    for j, name in enumerate(frame.columns):
+        out[:, j] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _as_str_frame(X: Any) -> np.ndarray:
+    """Categorical/boolean columns → object array of canonical strings (NaN kept for imputation).
+
+    Mixed types (1, "1", 1.0, True) would otherwise make the imputer and the
+    one-hot encoder fail, and a predict-time int column must match a
+    train-time float one.
+    """
+    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
+    out = np.empty((len(frame), frame.shape[1]), dtype=object)
+    for j, name in enumerate(frame.columns):
+        out[:, j] = _as_labels(frame[name])
+    return out
+
+
+def build_pipeline(spec: TrainingSpec) -> Pipeline:
+    """Unfitted preprocessing + estimator pipeline for ``spec`` (input: a DataFrame of the features)."""
+    transformers = []
+    numeric = spec.names_with_role("numeric")
+    categorical = spec.names_with_role("categorical", "boolean")
+    if numeric:
+        transformers.append(("numeric", Pipeline([
+            ("to_float", FunctionTransformer(_as_float_frame, feature_names_out="one-to-one")),
+            ("impute", SimpleImputer(strategy="median")),
+            ("scale", StandardScaler()),
+        ]), numeric))
+    if categorical:
+        transformers.append(("categorical", Pipeline([
+            ("to_str", FunctionTransformer(_as_str_frame, feature_names_out="one-to-one")),
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+        ]), categorical))
+    preprocess = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
+    estimator = get_algorithm(spec.algorithm).make_estimator(spec.params, spec.random_state)
+    return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+# --- split ----------------------------------------------------------------------------------------------
+
+
+def _target_array(df: pd.DataFrame, spec: TrainingSpec) -> np.ndarray:
+    series = df[spec.target]
+    return _as_labels(series) if spec.task_type == "classification" else _regression_target(series)
+
+
+def holdout_split(df: pd.DataFrame, spec: TrainingSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted positional indices (into ``df``) of the training and holdout rows.
+
+    Rows with a missing target are in neither. Deterministic for a given
+    ``split_seed`` and data; stratified for classification whenever every
+    class can be represented on both sides.
+    """
+    if spec.target not in df.columns:
+        raise SpecError(f"Target column {spec.target!r} is not in the data.", field="target")
+    kept = np.flatnonzero(df[spec.target].notna().to_numpy())
+    if kept.size < 2:
+        raise SpecError(f"Target column {spec.target!r} has fewer than 2 non-missing rows.", field="target")
+    y = _target_array(df, spec)[kept]
+    stratify = y if spec.task_type == "classification" and _can_stratify(y, spec.holdout_fraction) else None
+    train_pos, hold_pos = train_test_split(np.arange(kept.size), test_size=spec.holdout_fraction,
+                                           random_state=spec.split_seed, stratify=stratify)
+    return np.sort(kept[train_pos]), np.sort(kept[hold_pos])
+
+
+def _can_stratify(y: np.ndarray, fraction: float) -> bool:
+    _, counts = np.unique(y, return_counts=True)
+    n_test = int(np.ceil(fraction * len(y)))
+    return counts.min() >= 2 and n_test >= len(counts) and len(y) - n_test >= len(counts)
+
+
+# --- run ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrainingResult:
+    """Outcome of ``run_training``; all fields but ``pipeline`` are JSON-serialisable (see ``to_dict``)."""
+
+    pipeline: Pipeline
+    metrics: dict[str, float | None]
+    cv_scores: dict[str, list[float | None]]
+    cv_mean: dict[str, float | None]
+    holdout_index: list[int]
+    n_train: int
+    n_holdout: int
+    charts: dict[str, Any]
+    permutation_importance: list[dict[str, Any]]
+    classes: list[str]
+    signature: list[dict[str, Any]]
+    library_versions: dict[str, str]
+    timings: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything except the fitted pipeline (``asdict`` would deep-copy the pipeline too)."""
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "pipeline"}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that determine whether an artifact loads and reproduces."""
+    return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
+            "scipy": scipy.__version__, "sklearn": sklearn.__version__, "skops": skops.__version__}
+
+
+def _proba(pipeline: Pipeline, X: pd.DataFrame, classes: Sequence[str]) -> np.ndarray | None:
+    """predict_proba with one column per entry of ``classes`` (zeros for classes the model never saw)."""
+    if not hasattr(pipeline, "predict_proba"):
+        return None
+    raw = pipeline.predict_proba(X)
+    out = np.zeros((len(X), len(classes)), dtype=float)
+    position = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(pipeline.classes_):
+        out[:, position[c]] = raw[:, j]
+    return out
+
+
+def _evaluate(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, spec: TrainingSpec,
+              classes: list[str]) -> tuple[dict[str, float | None], np.ndarray, np.ndarray | None]:
+    pred = pipeline.predict(X)
+    if spec.task_type == "classification":
+        proba = _proba(pipeline, X, classes)
+        return M.classification_metrics(y, pred, proba, classes), pred, proba
+    return M.regression_metrics(y, pred), pred, None
+
+
+def _check(should_cancel: CancelFn | None) -> None:
+    if should_cancel is not None and should_cancel():
+        raise TrainingCancelled("Training was cancelled.")
+
+
+def _report(progress: ProgressFn | None, percent: int, message: str) -> None:
+    if progress is not None:
+        progress(int(percent), message)
+
+
+def _cv_splitter(spec: TrainingSpec, y: np.ndarray) -> KFold | StratifiedKFold:
+    if spec.task_type == "classification":
+        _, counts = np.unique(y, return_counts=True)
+        if counts.max() >= spec.cv_folds:
+            return StratifiedKFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split_seed)
+    return KFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split_seed)
+
+
+def run_training(df: pd.DataFrame, spec: TrainingSpec, *, progress: ProgressFn | None = None,
+                 should_cancel: CancelFn | None = None) -> TrainingResult:
+    """Cross-validate, fit and evaluate ``spec`` on ``df`` (see the module docstring)."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    _report(progress, 0, "Checking data")
+    missing = [name for name in spec.feature_names if name not in df.columns]
+    if missing:
+        raise SpecError(f"Feature column(s) not in the data: {', '.join(map(repr, missing))}.", field="features")
+    check_target(df, spec.target, spec.task_type)
+    train_idx, hold_idx = holdout_split(df, spec)
+    if len(hold_idx) < 1:
+        raise SpecError("The holdout set is empty; use more rows or a larger holdout_fraction.",
+                        field="holdout_fraction")
+    if len(train_idx) < spec.cv_folds:
+        raise SpecError(f"Only {len(train_idx)} training rows for {spec.cv_folds}-fold cross-validation.",
+                        field="cv_folds")
+    X = df[spec.feature_names]
+    y_all = _target_array(df, spec)
+    X_train, y_train = X.iloc[train_idx], y_all[train_idx]
+    X_hold, y_hold = X.iloc[hold_idx], y_all[hold_idx]
+    classes = sorted(set(y_train) | set(y_hold)) if spec.task_type == "classification" else []
+    template = build_pipeline(spec)
+
+    t0 = time.perf_counter()
+    cv_scores: dict[str, list[float | None]] = {}
+    folds = list(_cv_splitter(spec, y_train).split(np.zeros(len(y_train)), y_train))
+    _report(progress, 10, f"Cross-validating ({len(folds)} folds)")
+    for i, (fit_pos, val_pos) in enumerate(folds):
+        _check(should_cancel)
+        fold_model = clone(template).fit(X_train.iloc[fit_pos], y_train[fit_pos])
+        scores, _, _ = _evaluate(fold_model, X_train.iloc[val_pos], y_train[val_pos], spec, classes)
+        for name, value in scores.items():
+            cv_scores.setdefault(name, []).append(value)
+        _report(progress, 10 + round(70 * (i + 1) / len(folds)), f"Fold {i + 1}/{len(folds)} done")
+    cv_mean = {name: _mean(values) for name, values in cv_scores.items()}
+    timings["cross_validation"] = time.perf_counter() - t0
+
+    _check(should_cancel)
+    _report(progress, 82, "Fitting on the full training set")
+    t0 = time.perf_counter()
+    pipeline = clone(template).fit(X_train, y_train)
+    timings["fit"] = time.perf_counter() - t0
+
+    _check(should_cancel)
+    _report(progress, 88, "Evaluating on the holdout set")
+    t0 = time.perf_counter()
+    holdout_metrics, pred, proba = _evaluate(pipeline, X_hold, y_hold, spec, classes)
+    if spec.task_type == "classification":
+        charts = {"confusion_matrix": M.confusion_matrix_chart(y_hold, pred, classes),
+                  "roc": M.roc_chart(y_hold, proba, classes)}
+    else:
+        charts = M.residual_charts(y_hold, pred, seed=spec.random_state)
+    timings["evaluate"] = time.perf_counter() - t0
+
+    _check(should_cancel)
+    _report(progress, 92, "Computing permutation importance")
+    t0 = time.perf_counter()
+    importances = _permutation_importance(pipeline, X_hold, y_hold, spec)
+    timings["importance"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+    _report(progress, 100, "Done")
+    return TrainingResult(
+        pipeline=pipeline, metrics=holdout_metrics, cv_scores=cv_scores, cv_mean=cv_mean,
+        holdout_index=[int(i) for i in hold_idx], n_train=len(train_idx), n_holdout=len(hold_idx),
+        charts=charts, permutation_importance=importances,
+        classes=[str(c) for c in getattr(pipeline, "classes_", [])],
+        signature=_signature(df, X_train, spec), library_versions=library_versions(), timings=timings,
+    )
+
+
+def _mean(values: list[float | None]) -> float | None:
+    real = [v for v in values if v is not None]
+    return M.clean_float(np.mean(real)) if real else None
+
+
+def _permutation_importance(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
+                            spec: TrainingSpec) -> list[dict[str, Any]]:
+    """Drop in holdout score (accuracy / R²) when each *input* column is shuffled, sorted desc."""
+    if len(X) > MAX_IMPORTANCE_ROWS:
+        keep = np.sort(np.random.default_rng(spec.random_state).choice(len(X), MAX_IMPORTANCE_ROWS, replace=False))
+        X, y = X.iloc[keep], y[keep]
+    scoring = "accuracy" if spec.task_type == "classification" else "r2"
+    result = permutation_importance(pipeline, X, y, scoring=scoring, n_repeats=5, random_state=spec.random_state)
+    rows = [{"feature": name, "importance_mean": M.clean_float(mean), "importance_std": M.clean_float(std)}
+            for name, mean, std in zip(X.columns, result.importances_mean, result.importances_std, strict=True)]
+    rows.sort(key=lambda r: (-(r["importance_mean"] if r["importance_mean"] is not None else -np.inf),
+                             r["feature"]))
+    for row in rows:
+        row["scoring"] = scoring
+    return rows
+
+
+def _signature(df: pd.DataFrame, X_train: pd.DataFrame, spec: TrainingSpec) -> list[dict[str, Any]]:
+    """What a prediction request must look like: columns, roles, dtypes, known categories."""
+    out = []
+    for feature in spec.features:
+        name = feature["name"]
+        item: dict[str, Any] = {"name": name, "role": feature["role"], "dtype": str(df[name].dtype)}
+        if feature["role"] in ("categorical", "boolean"):
+            seen = pd.unique(pd.Series(_as_labels(X_train[name])).dropna())
+            categories = sorted(str(c) for c in seen)
+            item["categories"] = categories[:MAX_CATEGORIES_IN_SIGNATURE]
+            item["n_categories"] = len(categories)
+        out.append(item)
+    return out
+
+
+def select_best(results: Sequence[TrainingResult | Mapping[str, float | None]], primary_metric: str) -> int:
+    """Index of the best candidate by ``primary_metric`` (ties → the earliest).
+
+    A ``TrainingResult`` is judged on its cross-validation mean, not its
+    holdout metrics: choosing on the holdout would make the holdout estimate
+    optimistic. A plain mapping is taken as the metric dict to compare.
+    """
+    if not results:
+        raise SpecError("No candidates to choose from.", field="primary_metric")
+    if primary_metric not in M.METRICS:
+        raise SpecError(f"Unknown metric {primary_metric!r}.", field="primary_metric")
+    best = 0
+    for i, result in enumerate(results):
+        scores = result.cv_mean if isinstance(result, TrainingResult) else result
+        best_scores = results[best].cv_mean if isinstance(results[best], TrainingResult) else results[best]
+        if M.is_better(primary_metric, scores.get(primary_metric), best_scores.get(primary_metric)):
+            best = i
+    return best
+
+
+# --- skops trust probe ----------------------------------------------------------------------------------
+
+
+def probe_untrusted_types() -> set[str]:
+    """Types skops does not trust by default that pipelines of the catalog contain.
+
+    Fits tiny pipelines of every catalog entry (binary and multiclass targets
+    for classifiers) and collects ``skops.io.get_untrusted_types``. Used by
+    ``catalog.trusted_types``.
+    """
+    import skops.io as sio
+
+    from apps.ml.catalog import CATALOG
+
+    rng = np.random.default_rng(0)
+    n = 60
+    df = pd.DataFrame({
+        "num": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "cat": pd.Series(rng.choice(["a", "b", "c"], n), dtype=object).where(rng.random(n) > 0.1),
+        "flag": rng.random(n) < 0.5,
+        "y_bin": np.tile(["no", "yes"], n // 2),
+        "y_multi": np.tile(["x", "y", "z"], n // 3),
+        "y_reg": rng.normal(size=n),
+    })
+    features = [{"name": "num", "role": "numeric"}, {"name": "cat", "role": "categorical"},
+                {"name": "flag", "role": "boolean"}]
+    found: set[str] = set()
+    for entry in CATALOG.values():
+        targets = ["y_bin", "y_multi"] if entry.task_type == "classification" else ["y_reg"]
+        small = {"n_estimators": 3} if "n_estimators" in entry.param_names else {}
+        for target in targets:
+            spec = TrainingSpec(entry.task_type, target, features, entry.key, small, split_seed=0)
+            pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+            found.update(sio.get_untrusted_types(data=sio.dumps(pipeline)))
+    return found

@@ -1,0 +1,29 @@
+"""Error pages: JSON under /api/, HTML elsewhere."""
+
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from apps.core.api_errors import error_body
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", f"Nothing at {request.path}"), status=404)
+    return render(request, "errors/404.html", {"path": request.path}, status=404)
+
+
+def permission_denied(request, exception=None):
+    message = str(exception) if exception and str(exception) else "You do not have permission for this."
+    if _wants_json(request):
+        return JsonResponse(error_body("permission_denied", message), status=403)
+    return render(request, "errors/403.html", {"message": message}, status=403)
+
+
+def server_error(request):
+    if _wants_json(request):
+        return JsonResponse(error_body("server_error", "Internal server error"), status=500)
+    return render(request, "errors/500.html", status=500)

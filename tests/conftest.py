@@ -1,0 +1,229 @@
+"""Shared fixtures: role users, a real Celery worker on Redis, and the system Chromium.
+
+The suite runs against the services ``tests/run.sh`` starts. With
+MLOPS_REQUIRE_SERVICES=1 (set by ``make test``) a missing service is a failure, never
+a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.support.worker import WorkerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+_engine_seen: dict[str, str] = {}
+
+
+def pytest_report_header(config):
+    db = settings.DATABASES["default"]
+    return [
+        f"database engine: {db['ENGINE']} (name {db.get('NAME')})",
+        f"celery broker: {settings.CELERY_BROKER_URL.split('@')[-1]}",
+    ]
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _engine_seen:
+        terminalreporter.write_line(f"database engine that ran: {_engine_seen['engine']}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_test_settings():
+    # Hashing test passwords with PBKDF2 would dominate the suite's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
+    # Tests don't run collectstatic; serve static files through the finders instead.
+    # Tests don't run collectstatic; serve static files through the finders instead.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT version()")
+                _engine_seen["engine"] = cursor.fetchone()[0]
+            else:
+                _engine_seen["engine"] = connection.vendor
+    if os.environ.get("MLOPS_REQUIRE_SERVICES") and connection.vendor != "postgresql":
+        pytest.fail(f"make test must run on PostgreSQL, but the database is {connection.vendor}")
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(request):
+    """Role groups exist in every test that touches the database (a flush removes them)."""
+    names = request.fixturenames
+    if "transactional_db" in names or "page" in names:
+        request.getfixturevalue("transactional_db")
+    elif "db" in names:
+        request.getfixturevalue("db")
+    else:
+        return
+    from apps.accounts.services import role_groups_ensure
+
+    role_groups_ensure()
+
+
+def make_user(username: str, *, group: str | None = None, staff: bool = False, password: str = "pw-for-tests-1"):
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(
+        username=username, password=password, email=f"{username}@example.com", is_staff=staff, is_superuser=staff
+    )
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def viewer(db):
+    return make_user("viewer", group="viewer")
+
+
+@pytest.fixture
+def engineer(db):
+    return make_user("engineer", group="ml_engineer")
+
+
+@pytest.fixture
+def analyst(db):
+    return make_user("analyst", group="analyst")
+
+
+@pytest.fixture
+def analyst2(db):
+    return make_user("analyst2", group="analyst")
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("admin", staff=True)
+
+
+@pytest.fixture
+def outsider(db):
+    return make_user("outsider")
+
+
+@pytest.fixture
+def client_for(client):
+    from django.test import Client
+
+    def _client(user):
+        c = Client()
+        if user is not None:
+            c.force_login(user)
+        return c
+
+    return _client
+
+
+# --- the real Celery worker ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker (prefork) on the test Redis and the test database."""
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        message = f"worker tests need Redis (CELERY_BROKER_URL is {settings.CELERY_BROKER_URL})"
+        if os.environ.get("MLOPS_REQUIRE_SERVICES"):
+            pytest.fail(message)
+        pytest.skip(message)
+    worker = WorkerProcess(log_dir=tmp_path_factory.mktemp("worker"), beat=True)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(worker_process, transactional_db):
+    if not worker_process.alive():
+        worker_process.start()
+    worker_process.purge()
+    return worker_process
+
+
+# --- the system Chromium through Playwright --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        pytest.fail(f"browser tests need Chromium at {path}: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server, transactional_db, request):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    try:
+        page.screenshot(path=str(artifacts / f"{request.node.name}.png"), full_page=True)
+    except Exception:  # a screenshot is a convenience, never the verdict
+        pass
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def login(page, username: str, password: str = "pw-for-tests-1") -> None:
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=whoami]")
+
+
+def run_python(code: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def wait_until(predicate, *, timeout: float = 30, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
