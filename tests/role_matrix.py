@@ -7,8 +7,8 @@ Each app appends its rows here as it grows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 ROLES = ("anon", "outsider", "viewer", "ml_engineer", "analyst", "admin")
 

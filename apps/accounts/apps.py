@@ -5,3 +5,6 @@ class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
     verbose_name = "Accounts: roles and API tokens"
+
+    def ready(self):
+        from . import schema  # noqa: F401 - registers the OpenAPI extension

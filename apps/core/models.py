@@ -36,6 +36,9 @@ class Access(models.Model):
             ("view_audit", "Can read the audit log"),
         ]
 
+    def __str__(self) -> str:
+        return "site access"
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"

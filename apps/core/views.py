@@ -100,12 +100,16 @@ def _database_ready() -> tuple[bool, str]:
 
 
 def _broker_ready() -> tuple[bool, str]:
-    from mlops_web.celery import app
+    from kombu import Connection
 
     try:
-        with app.connection_for_write() as conn:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            connect_timeout=2,
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
-            conn.default_channel  # opens a channel: proves the transport really answers
+            _ = conn.default_channel  # opening a channel proves the transport answers
             return True, conn.transport.driver_type
     except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}"

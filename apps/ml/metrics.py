@@ -210,7 +210,11 @@ def residual_charts(y_true: Any, y_pred: Any, seed: int) -> dict[str, Any]:
     residuals = y_true - y_pred
     finite = residuals[np.isfinite(residuals)]
     if finite.size:
-        counts, edges = np.histogram(finite, bins=RESIDUAL_BINS)
+        try:
+            counts, edges = np.histogram(finite, bins=RESIDUAL_BINS)
+        except ValueError:  # (near-)constant residuals: no room for 30 finite-width bins
+            lo, hi = float(finite.min()), float(finite.max())
+            counts, edges = np.histogram(finite, bins=1, range=(lo - 0.5, hi + 0.5))
     else:
         counts, edges = np.zeros(0, dtype=int), np.zeros(0)
     return {

@@ -132,7 +132,8 @@ def _string_role(values: pd.Series, rows: int) -> str:
 
 def _looks_like_dates(values: pd.Series) -> bool:
     """Cheap regex screen on a sample first, so category codes never reach the date parser."""
-    sample = values.sample(min(len(values), DATE_SAMPLE), random_state=0).astype(str)
+    picks = np.random.default_rng(0).choice(len(values), size=min(len(values), DATE_SAMPLE), replace=False)
+    sample = values.iloc[np.sort(picks)].astype(str)
     if sample.str.match(_DATE_LIKE.pattern).mean() < DATE_SHARE:
         return False
     parsed = parse_datetimes(sample)

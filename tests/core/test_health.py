@@ -1,0 +1,57 @@
+import json
+
+from django.test import Client, override_settings
+
+
+def test_healthz_answers_without_login(db):
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_is_200_when_database_and_broker_answer(db):
+    response = Client().get("/readyz")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["database"]["ok"] and body["broker"]["ok"]
+
+
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0", CELERY_BROKER_TRANSPORT_OPTIONS={})
+def test_readyz_is_503_when_the_broker_is_unreachable(db):
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    body = json.loads(response.content)
+    assert body["broker"]["ok"] is False and body["database"]["ok"] is True
+
+
+@override_settings(DEBUG=False)
+def test_api_errors_are_json_with_code_and_message(db, viewer):
+    client = Client()
+    client.force_login(viewer)
+    response = client.get("/api/v1/jobs/999999/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    response = client.get("/api/v1/no-such-endpoint/")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_anonymous_api_calls_get_401_json(db):
+    response = Client().get("/api/v1/jobs/1/")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_anonymous_pages_redirect_to_login(db):
+    response = Client().get("/jobs/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=/jobs/")
+
+
+def test_static_assets_are_served_locally(db, viewer, live_server):
+    import urllib.request
+
+    for asset in ("/static/vendor/htmx/htmx.min.js", "/static/css/app.css"):
+        with urllib.request.urlopen(live_server.url + asset) as response:
+            assert response.status == 200
+            assert len(response.read()) > 1000
