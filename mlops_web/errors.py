@@ -20,6 +20,8 @@ def permission_denied(request, exception=None):
     message = str(exception) if exception and str(exception) else "You do not have permission for this."
     if _wants_json(request):
         return JsonResponse(error_body("permission_denied", message), status=403)
+    if request.headers.get("HX-Request"):
+        return render(request, "errors/403_fragment.html", {"message": message}, status=403)
     return render(request, "errors/403.html", {"message": message}, status=403)
 
 

@@ -22,6 +22,8 @@ def statuses(default: int, **overrides: int) -> dict[str, int]:
 PAGE = statuses(200, anon=302, outsider=403)
 API_READ = statuses(200, anon=401, outsider=403)
 ADMIN_ONLY_PAGE = statuses(403, anon=302, admin=200)
+ENGINEER_PAGE = statuses(403, anon=302, ml_engineer=200, admin=200)
+ENGINEER_ACTION = statuses(403, anon=302, ml_engineer=302, admin=302)
 
 
 @dataclass
@@ -73,6 +75,42 @@ ROWS: list[Row] = [
     Row("core:selfcheck_start", fixed("/jobs/selfcheck/"), statuses(403, anon=302, admin=302), method="POST"),
     Row("core:audit_list", fixed("/audit/"), ADMIN_ONLY_PAGE),
     Row("datasets:list", fixed("/datasets/"), PAGE),
+    Row("datasets:new", fixed("/datasets/new/"), ENGINEER_PAGE),
+    Row("datasets:detail", lambda o: f"/datasets/{o['dataset'].pk}/", PAGE),
+    Row(
+        "datasets:upload",
+        lambda o: f"/datasets/{o['dataset'].pk}/upload/",
+        ENGINEER_ACTION | {"ml_engineer": 400, "admin": 400},
+        method="POST",
+        note="no file: the engineer gets the form back with the message",
+    ),
+    Row("datasets:compare", lambda o: f"/datasets/{o['dataset'].pk}/compare/", PAGE),
+    Row("datasets:version", lambda o: f"/datasets/versions/{o['version'].pk}/", PAGE),
+    Row(
+        "datasets:version_role",
+        lambda o: f"/datasets/versions/{o['version'].pk}/role/",
+        ENGINEER_ACTION,
+        method="POST",
+        data=lambda o: {"column": "color", "role": "text"},
+    ),
+    Row(
+        "datasets:version_override",
+        lambda o: f"/datasets/versions/{o['version'].pk}/override/",
+        ENGINEER_ACTION,
+        method="POST",
+        data=lambda o: {"reason": "matrix test reason"},
+    ),
+    Row("datasets:version_download", lambda o: f"/datasets/versions/{o['version'].pk}/download/", PAGE),
+    Row("api:dataset_list", fixed("/api/v1/datasets/"), API_READ),
+    Row("api:dataset_detail", lambda o: f"/api/v1/datasets/{o['dataset'].pk}/", API_READ),
+    Row(
+        "api:dataset_version_upload",
+        lambda o: f"/api/v1/datasets/{o['dataset'].pk}/versions/",
+        statuses(403, anon=401, ml_engineer=400, admin=400),
+        method="POST",
+        note="no file: 400 naming the field for those allowed to upload",
+    ),
+    Row("api:dataset_version_detail", lambda o: f"/api/v1/dataset-versions/{o['version'].pk}/", API_READ),
     Row("experiments:list", fixed("/experiments/"), PAGE),
     Row("registry:list", fixed("/models/"), PAGE),
     Row("deployments:list", fixed("/deployments/"), PAGE),

@@ -4,4 +4,10 @@ from __future__ import annotations
 
 
 def build(users: dict) -> dict:
-    return {}
+    from apps.datasets.models import Dataset
+    from tests.factories import make_version, mixed_frame
+
+    engineer = users["ml_engineer"]
+    dataset = Dataset.objects.create(name="matrix-data", owner=engineer)
+    version = make_version(dataset, mixed_frame(60), engineer)
+    return {"dataset": dataset, "version": version}

@@ -12,7 +12,9 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-DEMO_STEPS: list[str] = []
+DEMO_STEPS: list[str] = [
+    "apps.datasets.demo:seed",
+]
 
 
 def seed_demo_data(*, stdout=None) -> None:

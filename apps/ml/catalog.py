@@ -118,25 +118,59 @@ class AlgorithmEntry:
         }
 
 
-_FOREST = (ParamSpec("n_estimators", "int"), ParamSpec("max_depth", "int", nullable=True),
-           ParamSpec("min_samples_leaf", "int"))
-_HGB = (ParamSpec("learning_rate", "float"), ParamSpec("max_iter", "int"),
-        ParamSpec("max_leaf_nodes", "int", nullable=True), ParamSpec("l2_regularization", "float"))
+_FOREST = (
+    ParamSpec("n_estimators", "int"),
+    ParamSpec("max_depth", "int", nullable=True),
+    ParamSpec("min_samples_leaf", "int"),
+)
+_HGB = (
+    ParamSpec("learning_rate", "float"),
+    ParamSpec("max_iter", "int"),
+    ParamSpec("max_leaf_nodes", "int", nullable=True),
+    ParamSpec("l2_regularization", "float"),
+)
 
 _ENTRIES: tuple[AlgorithmEntry, ...] = (
-    AlgorithmEntry("logistic_regression", "classification", "Logistic regression", LogisticRegression,
-                   (ParamSpec("C", "float"), ParamSpec("max_iter", "int"))),
-    AlgorithmEntry("random_forest_classifier", "classification", "Random forest", RandomForestClassifier, _FOREST),
-    AlgorithmEntry("hist_gradient_boosting_classifier", "classification", "Histogram gradient boosting",
-                   HistGradientBoostingClassifier, _HGB),
-    AlgorithmEntry("knn_classifier", "classification", "k-nearest neighbours", KNeighborsClassifier,
-                   (ParamSpec("n_neighbors", "int"), ParamSpec("weights", "choice"))),
+    AlgorithmEntry(
+        "logistic_regression",
+        "classification",
+        "Logistic regression",
+        LogisticRegression,
+        (ParamSpec("C", "float"), ParamSpec("max_iter", "int")),
+    ),
+    AlgorithmEntry(
+        "random_forest_classifier", "classification", "Random forest", RandomForestClassifier, _FOREST
+    ),
+    AlgorithmEntry(
+        "hist_gradient_boosting_classifier",
+        "classification",
+        "Histogram gradient boosting",
+        HistGradientBoostingClassifier,
+        _HGB,
+    ),
+    AlgorithmEntry(
+        "knn_classifier",
+        "classification",
+        "k-nearest neighbours",
+        KNeighborsClassifier,
+        (ParamSpec("n_neighbors", "int"), ParamSpec("weights", "choice")),
+    ),
     AlgorithmEntry("ridge", "regression", "Ridge regression", Ridge, (ParamSpec("alpha", "float"),)),
     AlgorithmEntry("random_forest_regressor", "regression", "Random forest", RandomForestRegressor, _FOREST),
-    AlgorithmEntry("hist_gradient_boosting_regressor", "regression", "Histogram gradient boosting",
-                   HistGradientBoostingRegressor, _HGB),
-    AlgorithmEntry("linear_regression", "regression", "Linear regression", LinearRegression,
-                   (ParamSpec("fit_intercept", "bool"),)),
+    AlgorithmEntry(
+        "hist_gradient_boosting_regressor",
+        "regression",
+        "Histogram gradient boosting",
+        HistGradientBoostingRegressor,
+        _HGB,
+    ),
+    AlgorithmEntry(
+        "linear_regression",
+        "regression",
+        "Linear regression",
+        LinearRegression,
+        (ParamSpec("fit_intercept", "bool"),),
+    ),
 )
 CATALOG: dict[str, AlgorithmEntry] = {entry.key: entry for entry in _ENTRIES}
 
@@ -213,28 +247,21 @@ def _coerce(spec: ParamSpec, raw: Any, entry: AlgorithmEntry) -> Any:
                 field=field,
             )
         return None
-    if spec.type in ("int", "float") and isinstance(value, bool | numbers.Number):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise SpecError(f"'{spec.name}' must be a number, got {value!r}.", field=field)
-        if not math.isfinite(float(value)):
-            raise SpecError(f"'{spec.name}' must be a finite number, got {value!r}.", field=field)
-    if spec.type == "int":
+    if spec.type in ("int", "float"):
         if isinstance(value, str):
             value = _parse_number(value)
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if isinstance(value, bool) or (
+            isinstance(value, numbers.Number) and not isinstance(value, numbers.Real)
+        ):
+            raise SpecError(f"'{spec.name}' must be a number, got {raw!r}.", field=field)
+        if isinstance(value, numbers.Real):
             if not math.isfinite(float(value)):
                 raise SpecError(f"'{spec.name}' must be a finite number, got {raw!r}.", field=field)
+            if spec.type == "float":
+                return float(value)
             if float(value).is_integer():
                 return int(value)
-        return value
-    if spec.type == "float":
-        if isinstance(value, str):
-            value = _parse_number(value)
-        if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            if not math.isfinite(float(value)):
-                raise SpecError(f"'{spec.name}' must be a finite number, got {raw!r}.", field=field)
-            return float(value)
-        return value
+        return value  # e.g. "deep" or 2.5 for an int: scikit-learn decides and explains
     if spec.type == "bool":
         if isinstance(value, str):
             low = value.lower()
@@ -318,11 +345,53 @@ def expand_grid(grid: Mapping[str, Any], algorithm: str) -> list[dict[str, Any]]
     return seen
 
 
+# --- skops trust probe ----------------------------------------------------------------------------------
+
+
+def _probe_untrusted_types() -> set[str]:
+    """Types skops does not trust by default that pipelines of the catalog contain.
+
+    Fits tiny pipelines of every catalog entry (binary and multiclass targets
+    for classifiers) and collects ``skops.io.get_untrusted_types``. Used by
+    ``trusted_types``.
+    """
+    import numpy as np
+    import pandas as pd
+    import skops.io as sio
+
+    from apps.ml.train import TrainingSpec, _target_array, build_pipeline  # lazy: train imports us
+
+    rng = np.random.default_rng(0)
+    n = 60
+    df = pd.DataFrame(
+        {
+            "num": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+            "cat": pd.Series(rng.choice(["a", "b", "c"], n), dtype=object).where(rng.random(n) > 0.1),
+            "flag": rng.random(n) < 0.5,
+            "y_bin": np.tile(["no", "yes"], n // 2),
+            "y_multi": np.tile(["x", "y", "z"], n // 3),
+            "y_reg": rng.normal(size=n),
+        }
+    )
+    features = [
+        {"name": "num", "role": "numeric"},
+        {"name": "cat", "role": "categorical"},
+        {"name": "flag", "role": "boolean"},
+    ]
+    found: set[str] = set()
+    for entry in CATALOG.values():
+        targets = ["y_bin", "y_multi"] if entry.task_type == "classification" else ["y_reg"]
+        small = {"n_estimators": 3} if "n_estimators" in entry.param_names else {}
+        for target in targets:
+            spec = TrainingSpec(entry.task_type, target, features, entry.key, small, split_seed=0)
+            pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+            found.update(sio.get_untrusted_types(data=sio.dumps(pipeline)))
+    return found
+
+
 @functools.lru_cache(maxsize=1)
 def _trusted_types_cached() -> tuple[str, ...]:
-    from apps.ml.train import probe_untrusted_types  # lazy: train imports this module
-
-    return tuple(sorted(probe_untrusted_types()))
+    return tuple(sorted(_probe_untrusted_types()))
 
 
 def trusted_types() -> list[str]:

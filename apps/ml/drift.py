@@ -30,20 +30,24 @@ Statistics (all equal to scipy on the same inputs where the summary is exact):
   and current counts over the union of categories; drifted when ``p < threshold``.
   For numeric features the PSI bins are the categories (empty bins dropped).
 
+Accuracy on a histogram summary (reference with > 20,000 distinct values): Wasserstein
+and the KS statistic stay within ~2e-5 of scipy on the full reference (tested < 1e-4); the
+KS p-value inherits the statistic's error multiplied by up to ~1.7*sqrt(n1*n2/(n1+n2)), so
+it is within 1e-3 for windows up to ~10k rows and within ~5e-3 at 100k rows, where the
+p-value itself is that sensitive to D. Such results carry ``approximate=True``.
+
 Default method like Evidently: numeric with reference n <= 1000 → ks, else wasserstein;
 categorical with n <= 1000 → chi2, else jensenshannon.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
-from scipy import stats
-from scipy.special import rel_entr
 
+from .drift_stats import PSI_EPS, chi2_from_counts, js_from_counts, ks_pvalue, psi_from_counts
 from .drift_summary import (
     OTHER,
     PSI_BINS,
@@ -58,70 +62,40 @@ from .drift_summary import (
 from .errors import MLError
 
 __all__ = [
-    "DEFAULT_THRESHOLDS", "FeatureDrift", "Statistic", "build_reference", "chi2",
-    "compare_references", "dataset_drift", "default_method", "feature_drift", "jensenshannon_distance",
-    "ks", "psi", "reference_statistic", "wasserstein_normed",
+    "DEFAULT_THRESHOLDS",
+    "PSI_EPS",
+    "FeatureDrift",
+    "Statistic",
+    "build_reference",
+    "chi2",
+    "chi2_from_counts",
+    "compare_references",
+    "dataset_drift",
+    "default_method",
+    "feature_drift",
+    "jensenshannon_distance",
+    "js_from_counts",
+    "ks",
+    "ks_pvalue",
+    "psi",
+    "psi_from_counts",
+    "reference_statistic",
+    "wasserstein_normed",
 ]
 
 METHODS = ("ks", "wasserstein", "psi", "jensenshannon", "chi2")
 DEFAULT_THRESHOLDS: dict[str, float] = {
-    "ks": 0.05, "chi2": 0.05, "wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.1,
+    "ks": 0.05,
+    "chi2": 0.05,
+    "wasserstein": 0.1,
+    "jensenshannon": 0.1,
+    "psi": 0.1,
 }
 P_VALUE_METHODS = frozenset({"ks", "chi2"})
 CATEGORICAL_METHODS = frozenset({"psi", "jensenshannon", "chi2"})
 SMALL_REFERENCE = 1000
-KS_EXACT_MAX_N = 10_000  # scipy ks_2samp 'auto': exact p-value when max(n1, n2) <= this
-PSI_EPS = 1e-4
 STD_FLOOR = 0.001
 CHART_CATEGORIES = 30
-
-
-# --------------------------------------------------------------------------- statistics on counts
-def psi_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    """PSI of two count vectors over the same bins (see module docstring)."""
-    a = np.asarray(ref_counts, dtype=np.float64)
-    b = np.asarray(cur_counts, dtype=np.float64)
-    a, b = a / a.sum(), b / b.sum()
-    a, b = np.where(a == 0, PSI_EPS, a), np.where(b == 0, PSI_EPS, b)
-    return float(np.sum((a - b) * np.log(a / b)))
-
-
-def js_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
-    """scipy's jensenshannon(p, q, base=2), same operations, with the divergence clamped at 0."""
-    p = np.asarray(ref_counts, dtype=np.float64)
-    q = np.asarray(cur_counts, dtype=np.float64)
-    p, q = p / np.sum(p), q / np.sum(q)
-    m = (p + q) / 2.0
-    js = np.sum(rel_entr(p, m)) + np.sum(rel_entr(q, m))
-    js /= np.log(2.0)
-    return float(np.sqrt(max(js / 2.0, 0.0)))
-
-
-def chi2_from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:
-    """``chi2_contingency`` (scipy defaults) on the 2 x K table; all-zero columns dropped."""
-    table = np.vstack([ref_counts, cur_counts]).astype(np.float64)
-    table = table[:, table.sum(axis=0) > 0]
-    res = stats.chi2_contingency(table)
-    return float(res.statistic), float(res.pvalue)
-
-
-def ks_pvalue(d: float, n1: int, n2: int, counts: tuple[int, int] | None) -> float:
-    """The p-value ``ks_2samp(method='auto')`` gives for statistic ``d`` and sizes n1, n2.
-
-    Exact branch: scipy's exact p-value depends only on (n1, n2, round(D * lcm)); two 0/1
-    samples whose ECDFs differ by the same ``counts[0]/n1 - counts[1]/n2`` reproduce it
-    through the public API (cost O(n1 + n2) <= 20,000). ``counts`` is None when D is
-    approximate, which only happens for n > 20,000, i.e. on the asymptotic branch anyway.
-    """
-    if max(n1, n2) <= KS_EXACT_MAX_N and counts is not None:
-        a, b = counts
-        x1 = np.repeat([0.0, 1.0], [a, n1 - a])
-        x2 = np.repeat([0.0, 1.0], [b, n2 - b])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return float(stats.ks_2samp(x1, x2).pvalue)
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    return float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0.0, 1.0))
 
 
 # --------------------------------------------------------------------------- plain functions on raw arrays
@@ -157,8 +131,11 @@ def psi(ref: Any, cur: Any, bins: int = PSI_BINS) -> float:
 def _union_counts(ref: dict[str, int], cur: dict[str, int]) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Counts over the union of categories: reference order first, then new ones sorted."""
     cats = list(ref) + sorted(k for k in cur if k not in ref)
-    return (cats, np.array([ref.get(k, 0) for k in cats], dtype=np.float64),
-            np.array([cur.get(k, 0) for k in cats], dtype=np.float64))
+    return (
+        cats,
+        np.array([ref.get(k, 0) for k in cats], dtype=np.float64),
+        np.array([cur.get(k, 0) for k in cats], dtype=np.float64),
+    )
 
 
 def _category_vectors(ref_cats: Any, cur_cats: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -229,8 +206,9 @@ def _resolve(kind: str, n: int, method: str | None, threshold: float | None) -> 
         raise MLError(f"Unknown feature kind {kind!r}.", field="kind")
     method = method or default_method(kind, n)
     if method not in METHODS:
-        raise MLError(f"Unknown drift method {method!r}; expected one of {', '.join(METHODS)}.",
-                      field="method")
+        raise MLError(
+            f"Unknown drift method {method!r}; expected one of {', '.join(METHODS)}.", field="method"
+        )
     if kind == "categorical" and method not in CATEGORICAL_METHODS:
         raise MLError(f"Method {method!r} needs a numeric feature.", field="method")
     thr = DEFAULT_THRESHOLDS[method] if threshold is None else float(threshold)
@@ -246,8 +224,14 @@ class _Current:
     """The compared side: a raw window (numeric values kept sorted: one O(w log w) sort per
     check serves KS, Wasserstein and every bin count) or another stored summary."""
 
-    def __init__(self, kind: str, *, values: np.ndarray | None = None, counts: dict[str, int] | None = None,
-                 summary: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        kind: str,
+        *,
+        values: np.ndarray | None = None,
+        counts: dict[str, int] | None = None,
+        summary: dict[str, Any] | None = None,
+    ):
         self.kind, self.values, self.counts, self.summary = kind, values, counts, summary
         if summary is not None:
             self.n = int(summary["n"])
@@ -280,6 +264,7 @@ class _Current:
 
 
 def _pool(counts: dict[str, int], keep: set[str]) -> dict[str, int]:
+    """Sum every label not in ``keep`` under OTHER."""
     out: dict[str, int] = {}
     for k, v in counts.items():
         key = k if k in keep else OTHER
@@ -287,7 +272,9 @@ def _pool(counts: dict[str, int], keep: set[str]) -> dict[str, int]:
     return out
 
 
-def _categorical_vectors(ref: dict[str, Any], cur: _Current) -> tuple[list[str], np.ndarray, np.ndarray, bool]:
+def _categorical_vectors(
+    ref: dict[str, Any], cur: _Current
+) -> tuple[list[str], np.ndarray, np.ndarray, bool]:
     """Union count vectors. A label missing from a *truncated* side's stored list may be
     hidden in that side's "other", so on the opposite side it is pooled under OTHER too."""
     rmap = dict(zip(ref["categories"], ref["counts"], strict=True))
@@ -304,6 +291,8 @@ def _categorical_vectors(ref: dict[str, Any], cur: _Current) -> tuple[list[str],
 
 
 def _statistic(ref: dict[str, Any], cur: _Current, method: str) -> Statistic:
+    """Dispatch: KS/Wasserstein on the two CDFs, the binned methods on count vectors
+    (categories, or the reference's stored PSI bins for a numeric feature)."""
     if ref["kind"] == "categorical":
         _, a, b, approx = _categorical_vectors(ref, cur)
     elif method in ("ks", "wasserstein"):
@@ -365,7 +354,7 @@ def _hists(ref: dict[str, Any], cur: _Current | None) -> tuple[dict | None, dict
     cats, a, b, _ = _categorical_vectors(ref, cur if cur is not None and cur.n else empty)
     if len(cats) > CHART_CATEGORIES:
         order = np.argsort(-(a / max(a.sum(), 1) + b / max(b.sum(), 1)), kind="stable")
-        keep, rest = order[: CHART_CATEGORIES - 1], order[CHART_CATEGORIES - 1:]
+        keep, rest = order[: CHART_CATEGORIES - 1], order[CHART_CATEGORIES - 1 :]
         cats = [cats[i] for i in keep] + [OTHER]
         a, b = np.r_[a[keep], a[rest].sum()], np.r_[b[keep], b[rest].sum()]
     rh = {"categories": cats, "shares": _shares(a)}
@@ -373,11 +362,21 @@ def _hists(ref: dict[str, Any], cur: _Current | None) -> tuple[dict | None, dict
 
 
 # --------------------------------------------------------------------------- verdicts
-def _verdict(name: str, ref: dict[str, Any], cur: _Current | None, total: int, *, method: str | None,
-             threshold: float | None, min_rows: int) -> FeatureDrift:
+def _verdict(
+    name: str,
+    ref: dict[str, Any],
+    cur: _Current | None,
+    total: int,
+    *,
+    method: str | None,
+    threshold: float | None,
+    min_rows: int,
+) -> FeatureDrift:
     kind, n_ref = ref["kind"], int(ref["n"])
     method, thr = _resolve(kind, n_ref, method, threshold)
-    base = dict(name=name, kind=kind, method=method, threshold=thr, statistic=None, p_value=None, drifted=None)
+    base = dict(
+        name=name, kind=kind, method=method, threshold=thr, statistic=None, p_value=None, drifted=None
+    )
     if cur is None:
         rh, _ = _hists(ref, None)
         return FeatureDrift(**base, rows=0, status="missing", reference_hist=rh)
@@ -389,12 +388,25 @@ def _verdict(name: str, ref: dict[str, Any], cur: _Current | None, total: int, *
     st = _statistic(ref, cur, method)
     drifted = _is_drifted(method, st.statistic, st.p_value, thr)
     base.update(statistic=st.statistic, p_value=st.p_value, drifted=drifted)
-    return FeatureDrift(**base, rows=cur.n, status="drifted" if drifted else "ok", approximate=st.approximate,
-                        reference_hist=rh, current_hist=ch)
+    return FeatureDrift(
+        **base,
+        rows=cur.n,
+        status="drifted" if drifted else "ok",
+        approximate=st.approximate,
+        reference_hist=rh,
+        current_hist=ch,
+    )
 
 
-def feature_drift(name: str, reference: dict[str, Any], current_values: Any, *, method: str | None = None,
-                  threshold: float | None = None, min_rows: int = 30) -> FeatureDrift:
+def feature_drift(
+    name: str,
+    reference: dict[str, Any],
+    current_values: Any,
+    *,
+    method: str | None = None,
+    threshold: float | None = None,
+    min_rows: int = 30,
+) -> FeatureDrift:
     """Drift of one feature: a production window against the stored reference summary.
 
     ``current_values`` may hold None/NaN (ignored); None means the column is absent
@@ -407,8 +419,15 @@ def feature_drift(name: str, reference: dict[str, Any], current_values: Any, *, 
     return _verdict(name, reference, cur, total, method=method, threshold=threshold, min_rows=min_rows)
 
 
-def compare_references(name: str, ref_a: dict[str, Any], ref_b: dict[str, Any], *, method: str | None = None,
-                       threshold: float | None = None, min_rows: int = 30) -> FeatureDrift:
+def compare_references(
+    name: str,
+    ref_a: dict[str, Any],
+    ref_b: dict[str, Any],
+    *,
+    method: str | None = None,
+    threshold: float | None = None,
+    min_rows: int = 30,
+) -> FeatureDrift:
     """Drift of dataset version B against version A, from their two stored summaries.
 
     B is read back as the distribution its summary describes (exact values, or atoms plus
@@ -416,8 +435,10 @@ def compare_references(name: str, ref_a: dict[str, Any], ref_b: dict[str, Any], 
     whenever either summary is not exact. ``rows`` is B's n.
     """
     if ref_a["kind"] != ref_b["kind"]:
-        raise MLError(f"Feature {name!r} is {ref_a['kind']} in one version and {ref_b['kind']} in the other.",
-                      field="kind")
+        raise MLError(
+            f"Feature {name!r} is {ref_a['kind']} in one version and {ref_b['kind']} in the other.",
+            field="kind",
+        )
     cur = _Current(ref_b["kind"], summary=ref_b)
     return _verdict(name, ref_a, cur, cur.n, method=method, threshold=threshold, min_rows=min_rows)
 
@@ -437,4 +458,3 @@ def dataset_drift(features: list[FeatureDrift], share: float = 0.5) -> dict[str,
         "drifted": drifted,
         "evaluated": len(judged),
     }
-

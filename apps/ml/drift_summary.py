@@ -162,10 +162,14 @@ def _build_numeric(values: Any) -> dict[str, Any]:
         heavy = counts * HIST_BINS > n
         rest = s[np.repeat(~heavy, counts)]
         distinct, counts = distinct[heavy], counts[heavy]
-        hist_edges = np.unique(np.concatenate([
-            np.linspace(rest[0], rest[-1], HIST_WIDTH_BINS + 1),
-            np.quantile(rest, np.linspace(0.0, 1.0, HIST_QUANTILE_BINS + 1)),
-        ]))
+        hist_edges = np.unique(
+            np.concatenate(
+                [
+                    np.linspace(rest[0], rest[-1], HIST_WIDTH_BINS + 1),
+                    np.quantile(rest, np.linspace(0.0, 1.0, HIST_QUANTILE_BINS + 1)),
+                ]
+            )
+        )
         cum = np.searchsorted(rest, hist_edges, side="right")
         cum[0] = 0
         hist_counts = np.diff(cum)
@@ -271,26 +275,34 @@ class CdfComparison:
     counts: tuple[int, int]
 
 
-def _merged_counts(order: np.ndarray, weights: np.ndarray, starts: np.ndarray, ends: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _merged_counts(
+    order: np.ndarray, weights: np.ndarray, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Cumulated ``weights`` (given in concatenation order) at the distinct merged points:
     (mass <= point, mass < point). Replaces two binary searches by one O(n) cumsum."""
     c = np.r_[0.0, np.cumsum(weights[order])]
     return c[ends], c[starts]
 
 
-def _cdf_at(dist: Dist, pts: np.ndarray, order: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-            offset: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _cdf_at(
+    dist: Dist,
+    pts: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    offset: int,
+    size: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """CDF counts of ``dist`` (right value, left limit) at the distinct merged points, from
     the merge order; ``dist``'s atoms then edges sit at ``offset`` in the concatenation."""
     k = dist.atom_x.size
     w = np.zeros(size)
-    w[offset:offset + k] = np.diff(dist.atom_cum)
+    w[offset : offset + k] = np.diff(dist.atom_cum)
     right, left = _merged_counts(order, w, starts, ends)
     if dist.edges.size:
         e = dist.edges
         w = np.zeros(size)
-        w[offset + k:offset + k + e.size] = 1.0
+        w[offset + k : offset + k + e.size] = 1.0
         i = np.clip(_merged_counts(order, w, starts, ends)[0].astype(np.intp) - 1, 0, e.size - 2)
         lo = e[i]
         frac = np.clip((pts - lo) / (e[i + 1] - lo), 0.0, 1.0)

@@ -30,6 +30,7 @@ _PARQUET_MAGIC = b"PAR1"
 _SNIFF_BYTES = 64 * 1024
 _HEADER_MAX_BYTES = 8 * 1024 * 1024
 _CHUNK = 1024 * 1024
+_BIG_BLOCK = 64 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
 # pyarrow's defaults plus the two pandas also treats as missing, so CSV values
 # come out the way pandas users expect.
@@ -110,9 +111,15 @@ def sniff_format(path: str, filename: str) -> str:
     return "csv"
 
 
-def read_table(path: str, fmt: str, *, max_columns: int = MAX_COLUMNS_DEFAULT) -> pd.DataFrame:
-    """Read a sniffed file into a DataFrame, or raise a DataFileError that names the problem."""
-    name = os.path.basename(path)
+def read_table(
+    path: str, fmt: str, *, max_columns: int = MAX_COLUMNS_DEFAULT, filename: str | None = None
+) -> pd.DataFrame:
+    """Read a sniffed file into a DataFrame, or raise a DataFileError that names the problem.
+
+    ``filename`` is the name the user uploaded, used in messages instead of the
+    stored file's name.
+    """
+    name = filename or os.path.basename(path)
     if fmt == "csv":
         return _read_csv(path, name, max_columns)
     if fmt == "parquet":
@@ -130,27 +137,37 @@ def _read_csv(path: str, name: str, max_columns: int) -> pd.DataFrame:
     _check_column_names(header, name, max_columns)
     _check_utf8_file(path, name)  # whole-file pass, only once the cheap checks passed
 
-    convert = pa_csv.ConvertOptions(null_values=_NULL_VALUES, strings_can_be_null=True)
-    # Quoted newlines defeat pyarrow's fast parallel chunking, so they are only
-    # allowed on a second attempt when the fast parse finds a ragged row.
-    table = None
-    for newlines_in_values in (False, True):
-        parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines_in_values)
-        try:
-            table = pa_csv.read_csv(path, parse_options=parse, convert_options=convert)
-            break
-        except pa.ArrowInvalid as exc:
-            message = str(exc)
-            if "Expected" not in message or "columns" not in message:
-                raise DataFileError(
-                    f"{name} could not be parsed as CSV: {message}", field="file", code="bad_csv"
-                ) from None
-            if newlines_in_values:
-                raise _uneven_row_error(path, name, delimiter, len(header), message) from None
-    assert table is not None
+    table = _parse_csv(path, name, delimiter, len(header))
     if table.num_rows == 0:
         raise DataFileError(f"{name} has a header but no data rows.", field="file", code="no_rows")
     return _to_pandas(table, name)
+
+
+def _parse_csv(path: str, name: str, delimiter: str, width: int) -> pa.Table:
+    """Parse with pyarrow, retrying with slower settings only when the fast ones fail.
+
+    Quoted newlines defeat pyarrow's parallel chunking, and a cell larger than a
+    block needs bigger blocks, so both are enabled only on a second attempt.
+    """
+    convert = pa_csv.ConvertOptions(null_values=_NULL_VALUES, strings_can_be_null=True)
+    newlines, block_size = False, _CHUNK
+    while True:
+        parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines)
+        read = pa_csv.ReadOptions(block_size=block_size)
+        try:
+            return pa_csv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+            if "straddling" in message and block_size == _CHUNK:
+                block_size = _BIG_BLOCK
+            elif "Expected" in message and "columns" in message:
+                if newlines:
+                    raise _uneven_row_error(path, name, delimiter, width, message) from None
+                newlines = True
+            else:
+                raise DataFileError(
+                    f"{name} could not be parsed as CSV: {message}", field="file", code="bad_csv"
+                ) from None
 
 
 def _read_header(path: str, name: str) -> tuple[list[str], str]:
@@ -170,9 +187,8 @@ def _read_header(path: str, name: str) -> tuple[list[str], str]:
         )
     first_line = stripped if newline < 0 else stripped[:newline]
     counts = {d: first_line.count(d) for d in _DELIMITERS}
+    # Comma unless the header has none; then the most frequent of ; tab | (ties -> comma).
     delimiter = "," if counts[","] else max(_DELIMITERS, key=lambda d: counts[d])
-    if not counts[delimiter]:
-        delimiter = ","
     try:
         header = next(csv.reader(io.StringIO(stripped), delimiter=delimiter), None)
     except csv.Error as exc:

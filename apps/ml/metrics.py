@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from sklearn import metrics as skm
+from sklearn.inspection import permutation_importance
 
 from apps.ml.errors import SpecError
 
@@ -126,12 +127,57 @@ def is_better(metric: str, a: float | None, b: float | None) -> bool:
     whose metric is undefined never wins over one where it is defined.
     """
     if metric not in METRICS:
-        raise SpecError(f"Unknown metric {metric!r}; known metrics: {', '.join(METRICS)}.", field="primary_metric")
+        raise SpecError(
+            f"Unknown metric {metric!r}; known metrics: {', '.join(METRICS)}.", field="primary_metric"
+        )
     if a is None:
         return False
     if b is None:
         return True
     return a > b if METRICS[metric]["higher_is_better"] else a < b
+
+
+# --- predictions and importance ---------------------------------------------------------------------------
+
+MAX_IMPORTANCE_ROWS = 5000
+
+
+def aligned_proba(pipeline: Any, X: Any, classes: Sequence[Any]) -> np.ndarray | None:
+    """predict_proba with one column per entry of ``classes`` (zeros for classes the model never saw)."""
+    if not hasattr(pipeline, "predict_proba"):
+        return None
+    raw = pipeline.predict_proba(X)
+    out = np.zeros((len(X), len(classes)), dtype=float)
+    position = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(pipeline.classes_):
+        out[:, position[c]] = raw[:, j]
+    return out
+
+
+def permutation_importances(
+    pipeline: Any, X: Any, y: np.ndarray, *, task_type: str, random_state: int
+) -> list[dict[str, Any]]:
+    """Drop in score (accuracy / R²) when each *input* column of ``X`` is shuffled, sorted desc.
+
+    Works on the original columns (not one-hot outputs) so the answer is about
+    the features a user chose. At most ``MAX_IMPORTANCE_ROWS`` rows (a
+    reproducible sample) keep it affordable on large holdouts.
+    """
+    if len(X) > MAX_IMPORTANCE_ROWS:
+        keep = np.sort(np.random.default_rng(random_state).choice(len(X), MAX_IMPORTANCE_ROWS, replace=False))
+        X, y = X.iloc[keep], y[keep]
+    scoring = "accuracy" if task_type == "classification" else "r2"
+    result = permutation_importance(pipeline, X, y, scoring=scoring, n_repeats=5, random_state=random_state)
+    rows = [
+        {"feature": name, "importance_mean": clean_float(mean), "importance_std": clean_float(std)}
+        for name, mean, std in zip(X.columns, result.importances_mean, result.importances_std, strict=True)
+    ]
+    rows.sort(
+        key=lambda r: (-(r["importance_mean"] if r["importance_mean"] is not None else -np.inf), r["feature"])
+    )
+    for row in rows:
+        row["scoring"] = scoring
+    return rows
 
 
 # --- chart data -----------------------------------------------------------------------------------------
@@ -195,7 +241,12 @@ def roc_chart(y_true: Any, proba: np.ndarray | None, labels: Sequence[Any]) -> d
             curves.append({"label": str(labels[i]), **curve})
     if not curves:
         return None
-    return {"kind": "ovr", "curves": curves, "n_classes": len(labels), "truncated": len(order) > MAX_ROC_CLASSES}
+    return {
+        "kind": "ovr",
+        "curves": curves,
+        "n_classes": len(labels),
+        "truncated": len(order) > MAX_ROC_CLASSES,
+    }
 
 
 def residual_charts(y_true: Any, y_pred: Any, seed: int) -> dict[str, Any]:

@@ -28,7 +28,6 @@ import skops
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.inspection import permutation_importance
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
@@ -40,7 +39,6 @@ from apps.ml.errors import SpecError
 FEATURE_ROLES = ("numeric", "categorical", "boolean")
 MAX_CLASSES = 100
 MAX_CATEGORIES_IN_SIGNATURE = 200
-MAX_IMPORTANCE_ROWS = 5000
 CLASSIFICATION_MAX_INT_LEVELS = 20
 
 ProgressFn = Callable[[int, str], None]
@@ -58,8 +56,9 @@ def _as_int(value: Any, field_name: str, low: int, high: int) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
-        raise SpecError(f"{field_name} must be an integer between {low} and {high}, got {value!r}.",
-                        field=field_name)
+        raise SpecError(
+            f"{field_name} must be an integer between {low} and {high}, got {value!r}.", field=field_name
+        )
     return int(value)
 
 
@@ -83,23 +82,30 @@ class TrainingSpec:
 
     def __post_init__(self) -> None:
         if self.task_type not in TASK_TYPES:
-            raise SpecError(f"task_type must be one of {', '.join(TASK_TYPES)}, got {self.task_type!r}.",
-                            field="task_type")
+            raise SpecError(
+                f"task_type must be one of {', '.join(TASK_TYPES)}, got {self.task_type!r}.",
+                field="task_type",
+            )
         if not isinstance(self.target, str) or not self.target:
             raise SpecError("Choose a target column.", field="target")
         features = _clean_features(self.features, self.target)
         entry = get_algorithm(self.algorithm)
         if entry.task_type != self.task_type:
-            raise SpecError(f"{entry.name} ({entry.key}) is a {entry.task_type} algorithm, "
-                            f"but the task is {self.task_type}.", field="algorithm")
+            raise SpecError(
+                f"{entry.name} ({entry.key}) is a {entry.task_type} algorithm, "
+                f"but the task is {self.task_type}.",
+                field="algorithm",
+            )
         params = clean_params(self.algorithm, self.params)
         try:
             fraction = float(self.holdout_fraction)
         except (TypeError, ValueError):
             fraction = -1.0
         if isinstance(self.holdout_fraction, bool) or not 0.05 <= fraction <= 0.5:
-            raise SpecError(f"holdout_fraction must be between 0.05 and 0.5, got {self.holdout_fraction!r}.",
-                            field="holdout_fraction")
+            raise SpecError(
+                f"holdout_fraction must be between 0.05 and 0.5, got {self.holdout_fraction!r}.",
+                field="holdout_fraction",
+            )
         object.__setattr__(self, "features", features)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "holdout_fraction", fraction)
@@ -140,8 +146,10 @@ def _clean_features(features: Any, target: str) -> list[dict[str, str]]:
             raise SpecError("Each feature must be a mapping with a 'name' and a 'role'.", field="features")
         name, role = item["name"], item.get("role")
         if role not in FEATURE_ROLES:
-            raise SpecError(f"Feature {name!r} has role {role!r}; expected one of {', '.join(FEATURE_ROLES)}.",
-                            field="features")
+            raise SpecError(
+                f"Feature {name!r} has role {role!r}; expected one of {', '.join(FEATURE_ROLES)}.",
+                field="features",
+            )
         if name == target:
             raise SpecError(f"The target {name!r} cannot also be a feature.", field="features")
         if name in seen:
@@ -165,7 +173,9 @@ def infer_task_type(series: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
         return "classification"
     values = s.to_numpy(dtype=float)
-    integral = pd.api.types.is_integer_dtype(series) or bool(np.all(np.mod(values[np.isfinite(values)], 1) == 0))
+    integral = pd.api.types.is_integer_dtype(series) or bool(
+        np.all(np.mod(values[np.isfinite(values)], 1) == 0)
+    )
     if integral and s.nunique() <= CLASSIFICATION_MAX_INT_LEVELS:
         return "classification"
     return "regression"
@@ -204,28 +214,39 @@ def check_target(df: pd.DataFrame, target: str, task_type: str) -> None:
             bad = series[numeric.isna()]
             if pd.api.types.is_bool_dtype(series) or not bad.empty:
                 example = bad.iloc[0] if not bad.empty else series.iloc[0]
-                raise SpecError(f"Target column {target!r} contains text (e.g. {example!r}); "
-                                "regression needs a numeric target — use classification instead.", field="target")
+                raise SpecError(
+                    f"Target column {target!r} contains text (e.g. {example!r}); "
+                    "regression needs a numeric target — use classification instead.",
+                    field="target",
+                )
             series = numeric
         if not np.isfinite(series.to_numpy(dtype=float)).all():
             raise SpecError(f"Target column {target!r} contains infinite values.", field="target")
         if series.nunique() < 2:
-            raise SpecError(f"Target column {target!r} is constant ({series.iloc[0]!r}); nothing to learn.",
-                            field="target")
+            raise SpecError(
+                f"Target column {target!r} is constant ({series.iloc[0]!r}); nothing to learn.",
+                field="target",
+            )
         return
     labels = pd.Series(_as_labels(series))
     counts = labels.value_counts()
     if len(counts) < 2:
-        raise SpecError(f"Target column {target!r} is constant ({labels.iloc[0]!r}); nothing to learn.",
-                        field="target")
+        raise SpecError(
+            f"Target column {target!r} is constant ({labels.iloc[0]!r}); nothing to learn.", field="target"
+        )
     if len(counts) > MAX_CLASSES:
-        raise SpecError(f"Target column {target!r} has {len(counts)} classes; at most {MAX_CLASSES} are "
-                        "supported (is it an identifier, or a numeric target for regression?).", field="target")
+        raise SpecError(
+            f"Target column {target!r} has {len(counts)} classes; at most {MAX_CLASSES} are "
+            "supported (is it an identifier, or a numeric target for regression?).",
+            field="target",
+        )
     rare = sorted(counts[counts < 2].index)
     if rare:
         shown = ", ".join(repr(c) for c in rare[:10]) + (" …" if len(rare) > 10 else "")
-        raise SpecError(f"Target column {target!r}: class(es) {shown} have fewer than 2 rows; "
-                        "remove or merge them.", field="target")
+        raise SpecError(
+            f"Target column {target!r}: class(es) {shown} have fewer than 2 rows; remove or merge them.",
+            field="target",
+        )
 
 
 # --- pipeline -------------------------------------------------------------------------------------------
@@ -234,7 +255,8 @@ def check_target(df: pd.DataFrame, target: str, task_type: str) -> None:
 def _as_float_frame(X: Any) -> np.ndarray:
     """Numeric columns → float array; text that is not a number and ±inf become NaN (then imputed)."""
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
-    out = np.empty((len(frame), frame.shape[1]), dtype=float, order="F")  # same layout as DataFrame.to_numpy()
+    # Fortran order = the layout DataFrame.to_numpy() gives, so results match plain sklearn bit for bit.
+    out = np.empty((len(frame), frame.shape[1]), dtype=float, order="F")
     for j, name in enumerate(frame.columns):
         out[:, j] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     out[~np.isfinite(out)] = np.nan
@@ -257,21 +279,21 @@ def _as_str_frame(X: Any) -> np.ndarray:
 
 def build_pipeline(spec: TrainingSpec) -> Pipeline:
     """Unfitted preprocessing + estimator pipeline for ``spec`` (input: a DataFrame of the features)."""
-    transformers = []
+    numeric_steps = Pipeline([
+        ("to_float", FunctionTransformer(_as_float_frame, feature_names_out="one-to-one")),
+        ("impute", SimpleImputer(strategy="median")),
+        ("scale", StandardScaler()),
+    ])  # fmt: skip
+    categorical_steps = Pipeline([
+        ("to_str", FunctionTransformer(_as_str_frame, feature_names_out="one-to-one")),
+        ("impute", SimpleImputer(strategy="most_frequent")),
+        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+    ])  # fmt: skip
     numeric = spec.names_with_role("numeric")
     categorical = spec.names_with_role("categorical", "boolean")
-    if numeric:
-        transformers.append(("numeric", Pipeline([
-            ("to_float", FunctionTransformer(_as_float_frame, feature_names_out="one-to-one")),
-            ("impute", SimpleImputer(strategy="median")),
-            ("scale", StandardScaler()),
-        ]), numeric))
+    transformers = [("numeric", numeric_steps, numeric)] if numeric else []
     if categorical:
-        transformers.append(("categorical", Pipeline([
-            ("to_str", FunctionTransformer(_as_str_frame, feature_names_out="one-to-one")),
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]), categorical))
+        transformers.append(("categorical", categorical_steps, categorical))
     preprocess = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
     estimator = get_algorithm(spec.algorithm).make_estimator(spec.params, spec.random_state)
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
@@ -299,8 +321,9 @@ def holdout_split(df: pd.DataFrame, spec: TrainingSpec) -> tuple[np.ndarray, np.
         raise SpecError(f"Target column {spec.target!r} has fewer than 2 non-missing rows.", field="target")
     y = _target_array(df, spec)[kept]
     stratify = y if spec.task_type == "classification" and _can_stratify(y, spec.holdout_fraction) else None
-    train_pos, hold_pos = train_test_split(np.arange(kept.size), test_size=spec.holdout_fraction,
-                                           random_state=spec.split_seed, stratify=stratify)
+    train_pos, hold_pos = train_test_split(
+        np.arange(kept.size), test_size=spec.holdout_fraction, random_state=spec.split_seed, stratify=stratify
+    )
     return np.sort(kept[train_pos]), np.sort(kept[hold_pos])
 
 
@@ -338,27 +361,22 @@ class TrainingResult:
 
 def library_versions() -> dict[str, str]:
     """Versions that determine whether an artifact loads and reproduces."""
-    return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-            "scipy": scipy.__version__, "sklearn": sklearn.__version__, "skops": skops.__version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scipy": scipy.__version__,
+        "sklearn": sklearn.__version__,
+        "skops": skops.__version__,
+    }
 
 
-def _proba(pipeline: Pipeline, X: pd.DataFrame, classes: Sequence[str]) -> np.ndarray | None:
-    """predict_proba with one column per entry of ``classes`` (zeros for classes the model never saw)."""
-    if not hasattr(pipeline, "predict_proba"):
-        return None
-    raw = pipeline.predict_proba(X)
-    out = np.zeros((len(X), len(classes)), dtype=float)
-    position = {c: i for i, c in enumerate(classes)}
-    for j, c in enumerate(pipeline.classes_):
-        out[:, position[c]] = raw[:, j]
-    return out
-
-
-def _evaluate(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, spec: TrainingSpec,
-              classes: list[str]) -> tuple[dict[str, float | None], np.ndarray, np.ndarray | None]:
+def _evaluate(
+    pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray, spec: TrainingSpec, classes: list[str]
+) -> tuple[dict[str, float | None], np.ndarray, np.ndarray | None]:
     pred = pipeline.predict(X)
     if spec.task_type == "classification":
-        proba = _proba(pipeline, X, classes)
+        proba = M.aligned_proba(pipeline, X, classes)
         return M.classification_metrics(y, pred, proba, classes), pred, proba
     return M.regression_metrics(y, pred), pred, None
 
@@ -381,23 +399,33 @@ def _cv_splitter(spec: TrainingSpec, y: np.ndarray) -> KFold | StratifiedKFold:
     return KFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split_seed)
 
 
-def run_training(df: pd.DataFrame, spec: TrainingSpec, *, progress: ProgressFn | None = None,
-                 should_cancel: CancelFn | None = None) -> TrainingResult:
+def run_training(
+    df: pd.DataFrame,
+    spec: TrainingSpec,
+    *,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+) -> TrainingResult:
     """Cross-validate, fit and evaluate ``spec`` on ``df`` (see the module docstring)."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     _report(progress, 0, "Checking data")
     missing = [name for name in spec.feature_names if name not in df.columns]
     if missing:
-        raise SpecError(f"Feature column(s) not in the data: {', '.join(map(repr, missing))}.", field="features")
+        raise SpecError(
+            f"Feature column(s) not in the data: {', '.join(map(repr, missing))}.", field="features"
+        )
     check_target(df, spec.target, spec.task_type)
     train_idx, hold_idx = holdout_split(df, spec)
     if len(hold_idx) < 1:
-        raise SpecError("The holdout set is empty; use more rows or a larger holdout_fraction.",
-                        field="holdout_fraction")
+        raise SpecError(
+            "The holdout set is empty; use more rows or a larger holdout_fraction.", field="holdout_fraction"
+        )
     if len(train_idx) < spec.cv_folds:
-        raise SpecError(f"Only {len(train_idx)} training rows for {spec.cv_folds}-fold cross-validation.",
-                        field="cv_folds")
+        raise SpecError(
+            f"Only {len(train_idx)} training rows for {spec.cv_folds}-fold cross-validation.",
+            field="cv_folds",
+        )
     X = df[spec.feature_names]
     y_all = _target_array(df, spec)
     X_train, y_train = X.iloc[train_idx], y_all[train_idx]
@@ -430,8 +458,10 @@ def run_training(df: pd.DataFrame, spec: TrainingSpec, *, progress: ProgressFn |
     t0 = time.perf_counter()
     holdout_metrics, pred, proba = _evaluate(pipeline, X_hold, y_hold, spec, classes)
     if spec.task_type == "classification":
-        charts = {"confusion_matrix": M.confusion_matrix_chart(y_hold, pred, classes),
-                  "roc": M.roc_chart(y_hold, proba, classes)}
+        charts = {
+            "confusion_matrix": M.confusion_matrix_chart(y_hold, pred, classes),
+            "roc": M.roc_chart(y_hold, proba, classes),
+        }
     else:
         charts = M.residual_charts(y_hold, pred, seed=spec.random_state)
     timings["evaluate"] = time.perf_counter() - t0
@@ -439,39 +469,32 @@ def run_training(df: pd.DataFrame, spec: TrainingSpec, *, progress: ProgressFn |
     _check(should_cancel)
     _report(progress, 92, "Computing permutation importance")
     t0 = time.perf_counter()
-    importances = _permutation_importance(pipeline, X_hold, y_hold, spec)
+    importances = M.permutation_importances(
+        pipeline, X_hold, y_hold, task_type=spec.task_type, random_state=spec.random_state
+    )
     timings["importance"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     _report(progress, 100, "Done")
     return TrainingResult(
-        pipeline=pipeline, metrics=holdout_metrics, cv_scores=cv_scores, cv_mean=cv_mean,
-        holdout_index=[int(i) for i in hold_idx], n_train=len(train_idx), n_holdout=len(hold_idx),
-        charts=charts, permutation_importance=importances,
+        pipeline=pipeline,
+        metrics=holdout_metrics,
+        cv_scores=cv_scores,
+        cv_mean=cv_mean,
+        holdout_index=[int(i) for i in hold_idx],
+        n_train=len(train_idx),
+        n_holdout=len(hold_idx),
+        charts=charts,
+        permutation_importance=importances,
         classes=[str(c) for c in getattr(pipeline, "classes_", [])],
-        signature=_signature(df, X_train, spec), library_versions=library_versions(), timings=timings,
+        signature=_signature(df, X_train, spec),
+        library_versions=library_versions(),
+        timings=timings,
     )
 
 
 def _mean(values: list[float | None]) -> float | None:
     real = [v for v in values if v is not None]
     return M.clean_float(np.mean(real)) if real else None
-
-
-def _permutation_importance(pipeline: Pipeline, X: pd.DataFrame, y: np.ndarray,
-                            spec: TrainingSpec) -> list[dict[str, Any]]:
-    """Drop in holdout score (accuracy / R²) when each *input* column is shuffled, sorted desc."""
-    if len(X) > MAX_IMPORTANCE_ROWS:
-        keep = np.sort(np.random.default_rng(spec.random_state).choice(len(X), MAX_IMPORTANCE_ROWS, replace=False))
-        X, y = X.iloc[keep], y[keep]
-    scoring = "accuracy" if spec.task_type == "classification" else "r2"
-    result = permutation_importance(pipeline, X, y, scoring=scoring, n_repeats=5, random_state=spec.random_state)
-    rows = [{"feature": name, "importance_mean": M.clean_float(mean), "importance_std": M.clean_float(std)}
-            for name, mean, std in zip(X.columns, result.importances_mean, result.importances_std, strict=True)]
-    rows.sort(key=lambda r: (-(r["importance_mean"] if r["importance_mean"] is not None else -np.inf),
-                             r["feature"]))
-    for row in rows:
-        row["scoring"] = scoring
-    return rows
 
 
 def _signature(df: pd.DataFrame, X_train: pd.DataFrame, spec: TrainingSpec) -> list[dict[str, Any]]:
@@ -507,40 +530,3 @@ def select_best(results: Sequence[TrainingResult | Mapping[str, float | None]], 
         if M.is_better(primary_metric, scores.get(primary_metric), best_scores.get(primary_metric)):
             best = i
     return best
-
-
-# --- skops trust probe ----------------------------------------------------------------------------------
-
-
-def probe_untrusted_types() -> set[str]:
-    """Types skops does not trust by default that pipelines of the catalog contain.
-
-    Fits tiny pipelines of every catalog entry (binary and multiclass targets
-    for classifiers) and collects ``skops.io.get_untrusted_types``. Used by
-    ``catalog.trusted_types``.
-    """
-    import skops.io as sio
-
-    from apps.ml.catalog import CATALOG
-
-    rng = np.random.default_rng(0)
-    n = 60
-    df = pd.DataFrame({
-        "num": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
-        "cat": pd.Series(rng.choice(["a", "b", "c"], n), dtype=object).where(rng.random(n) > 0.1),
-        "flag": rng.random(n) < 0.5,
-        "y_bin": np.tile(["no", "yes"], n // 2),
-        "y_multi": np.tile(["x", "y", "z"], n // 3),
-        "y_reg": rng.normal(size=n),
-    })
-    features = [{"name": "num", "role": "numeric"}, {"name": "cat", "role": "categorical"},
-                {"name": "flag", "role": "boolean"}]
-    found: set[str] = set()
-    for entry in CATALOG.values():
-        targets = ["y_bin", "y_multi"] if entry.task_type == "classification" else ["y_reg"]
-        small = {"n_estimators": 3} if "n_estimators" in entry.param_names else {}
-        for target in targets:
-            spec = TrainingSpec(entry.task_type, target, features, entry.key, small, split_seed=0)
-            pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
-            found.update(sio.get_untrusted_types(data=sio.dumps(pipeline)))
-    return found

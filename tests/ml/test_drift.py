@@ -56,7 +56,9 @@ def _scipy_counts(ref_cats, cur_cats) -> tuple[np.ndarray, np.ndarray]:
     return rc.reindex(cats, fill_value=0).to_numpy(float), cc.reindex(cats, fill_value=0).to_numpy(float)
 
 
-def _cats(rng: np.random.Generator, n: int, k: int, p: np.ndarray | None = None, prefix: str = "c") -> np.ndarray:
+def _cats(
+    rng: np.random.Generator, n: int, k: int, p: np.ndarray | None = None, prefix: str = "c"
+) -> np.ndarray:
     return np.array([f"{prefix}{i}" for i in rng.choice(k, size=n, p=p)], dtype=object)
 
 
@@ -143,7 +145,9 @@ def test_numeric_summary_equals_raw(n1: int, n2: int) -> None:
     assert st.statistic == pytest.approx(ks(r, c)[0], abs=TOL)
     assert st.p_value == pytest.approx(stats.ks_2samp(r, c).pvalue, abs=TOL)
     assert not st.approximate
-    assert reference_statistic(ref, c, "wasserstein").statistic == pytest.approx(wasserstein_normed(r, c), abs=TOL)
+    assert reference_statistic(ref, c, "wasserstein").statistic == pytest.approx(
+        wasserstein_normed(r, c), abs=TOL
+    )
     assert reference_statistic(ref, c, "psi").statistic == pytest.approx(psi(r, c), abs=TOL)
     # numeric js / chi2 run on the PSI bins
     cuts = np.asarray(ref["psi_cuts"])
@@ -151,10 +155,13 @@ def test_numeric_summary_equals_raw(n1: int, n2: int) -> None:
     a, b = np.histogram(r, edges)[0], np.histogram(c, edges)[0]
     keep = (a + b) > 0
     assert reference_statistic(ref, c, "jensenshannon").statistic == pytest.approx(
-        jensenshannon(a, b, base=2), abs=TOL)
+        jensenshannon(a, b, base=2), abs=TOL
+    )
     exp = stats.chi2_contingency(np.vstack([a[keep], b[keep]]))
     got = reference_statistic(ref, c, "chi2")
-    assert got.statistic == pytest.approx(exp.statistic, rel=TOL) and got.p_value == pytest.approx(exp.pvalue, abs=TOL)
+    assert got.statistic == pytest.approx(exp.statistic, rel=TOL) and got.p_value == pytest.approx(
+        exp.pvalue, abs=TOL
+    )
 
 
 def test_many_ties_on_large_reference_stay_exact() -> None:
@@ -178,7 +185,8 @@ def test_categorical_summary_equals_raw() -> None:
     assert ref["exact"] and ref["n"] == 3000 and sum(ref["counts"]) == 3000
     clean = c[pd.notna(c)]
     assert reference_statistic(ref, c, "jensenshannon").statistic == pytest.approx(
-        jensenshannon_distance(r, clean), abs=TOL)
+        jensenshannon_distance(r, clean), abs=TOL
+    )
     got = reference_statistic(ref, c, "chi2")
     assert (got.statistic, got.p_value) == pytest.approx(chi2(r, clean), abs=TOL)
     a, b = _scipy_counts(r, clean)
@@ -231,7 +239,9 @@ def test_symmetric_statistics_on_raw_values() -> None:
     a, b = rng.normal(0, 1, 700), rng.normal(0.2, 1.5, 1300)
     assert ks(a, b) == pytest.approx(ks(b, a), abs=1e-12)
     # the Wasserstein *distance* is symmetric; the normalised value divides by the reference std
-    assert wasserstein_normed(a, b) * np.std(a) == pytest.approx(wasserstein_normed(b, a) * np.std(b), abs=1e-12)
+    assert wasserstein_normed(a, b) * np.std(a) == pytest.approx(
+        wasserstein_normed(b, a) * np.std(b), abs=1e-12
+    )
     ca, cb = _cats(rng, 500, 6), _cats(rng, 800, 7)
     assert jensenshannon_distance(ca, cb) == pytest.approx(jensenshannon_distance(cb, ca), abs=1e-12)
     assert chi2(ca, cb) == pytest.approx(chi2(cb, ca), abs=1e-12)
@@ -246,7 +256,9 @@ def test_symmetric_statistics_from_summaries() -> None:
     a, b = rng.normal(0, 1, 900), rng.normal(0.1, 1, 600)
     ra, rb = build_reference(a, "numeric"), build_reference(b, "numeric")
     ab, ba = reference_statistic(ra, b, "ks"), reference_statistic(rb, a, "ks")
-    assert ab.statistic == pytest.approx(ba.statistic, abs=1e-12) and ab.p_value == pytest.approx(ba.p_value, abs=1e-12)
+    assert ab.statistic == pytest.approx(ba.statistic, abs=1e-12) and ab.p_value == pytest.approx(
+        ba.p_value, abs=1e-12
+    )
     fa, fb = compare_references("x", ra, rb, method="ks"), compare_references("x", rb, ra, method="ks")
     assert fa.statistic == pytest.approx(fb.statistic, abs=1e-12)
     wa = compare_references("x", ra, rb, method="wasserstein").statistic * np.std(a)
@@ -346,15 +358,23 @@ def test_dataset_drift_share() -> None:
     out = dataset_drift(feats)
     assert out == {"dataset_drift": True, "drift_share": 0.5, "drifted": ["a", "d"], "evaluated": 4}
     assert dataset_drift(feats, share=0.6)["dataset_drift"] is False
-    assert dataset_drift([fd("a", None)]) == {"dataset_drift": None, "drift_share": 0.0, "drifted": [],
-                                              "evaluated": 0}
+    assert dataset_drift([fd("a", None)]) == {
+        "dataset_drift": None,
+        "drift_share": 0.0,
+        "drifted": [],
+        "evaluated": 0,
+    }
 
 
 # --------------------------------------------------------------------------- JSON, labels, compare
 def test_build_reference_json_round_trip() -> None:
     rng = np.random.default_rng(41)
     cur = rng.normal(0.2, 1, 3000)
-    for values in (rng.normal(0, 1, 5000), rng.normal(0, 1, 60_000), np.r_[rng.normal(0, 1, 100), np.nan, np.inf]):
+    for values in (
+        rng.normal(0, 1, 5000),
+        rng.normal(0, 1, 60_000),
+        np.r_[rng.normal(0, 1, 100), np.nan, np.inf],
+    ):
         ref = build_reference(values, "numeric")
         back = json.loads(json.dumps(ref))
         assert back == ref

@@ -156,6 +156,24 @@ def test_it_detects_a_semicolon_delimiter(tmp_path):
     assert list(df.columns) == ["a", "b"] and df["a"].tolist() == [1, 2]
 
 
+def test_it_reads_a_cell_larger_than_one_parse_block(tmp_path):
+    path = write(tmp_path, "big.csv", b"a,b\n1," + b"x" * 3_000_000 + b"\n2,y\n")
+    df = read_table(path, "csv")
+    assert df.shape == (2, 2) and len(df["b"][0]) == 3_000_000
+
+
+def test_it_rejects_a_file_of_blank_lines(tmp_path):
+    path = write(tmp_path, "blank.csv", b"\n\n\n")
+    err = rejected(read_table, path, "csv")
+    assert "no header row" in err.message
+
+
+def test_it_reports_the_line_of_a_ragged_row_after_a_multiline_cell(tmp_path):
+    path = write(tmp_path, "mixed.csv", b'a,b\n1,"x\ny"\n2,3,4\n')
+    err = rejected(read_table, path, "csv")
+    assert "uneven length" in err.message and "line 4" in err.message
+
+
 def test_it_rejects_rows_of_uneven_length(tmp_path):
     path = write(tmp_path, "ragged.csv", b"a,b,c\n1,2,3\n4,5,6\n7,8,9,10\n")
     err = rejected(read_table, path, "csv")
@@ -273,6 +291,12 @@ def test_it_rejects_a_parquet_file_with_duplicate_column_names(tmp_path):
     path = write_parquet(tmp_path, "dup.parquet", table)
     err = rejected(read_table, path, "parquet")
     assert "duplicate column names" in err.message and "'a'" in err.message
+
+
+def test_messages_name_the_uploaded_file_when_given(tmp_path):
+    path = write(tmp_path, "stored-7f3a.bin", b"a,b\n")
+    err = rejected(read_table, path, "csv", filename="sales.csv")
+    assert err.message.startswith("sales.csv has a header")
 
 
 def test_it_rejects_an_unknown_format_name(tmp_path):

@@ -77,7 +77,13 @@ def test_registry_and_choices() -> None:
     for info in M.METRICS.values():
         assert set(info) == {"task_type", "higher_is_better", "label"}
     assert [n for n, _ in M.primary_metric_choices("classification")] == [
-        "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"]
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "log_loss",
+    ]
     assert dict(M.primary_metric_choices("regression")) == {"rmse": "RMSE", "mae": "MAE", "r2": "R²"}
     assert M.primary_metric_choices("ranking") == []
 

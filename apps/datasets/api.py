@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.models import Job
+
+from .models import Dataset, DatasetVersion, VersionSource
+from .selectors import dataset_list
+from .services import dataset_create, dataset_version_upload
+
+
+def version_summary(v: DatasetVersion) -> dict:
+    return {
+        "id": v.pk,
+        "number": v.number,
+        "sha256": v.sha256,
+        "size_bytes": v.size_bytes,
+        "format": v.format,
+        "rows": v.rows,
+        "column_count": v.column_count,
+        "status": v.status,
+        "validation_status": v.validation_status,
+        "usable_for_training": v.usable_for_training,
+        "source": v.source,
+        "note": v.note,
+        "created_by": v.created_by.username if v.created_by else None,
+        "created_at": v.created_at.isoformat(),
+        "url": v.get_absolute_url(),
+    }
+
+
+def dataset_body(d: Dataset) -> dict:
+    return {
+        "id": d.pk,
+        "name": d.name,
+        "description": d.description,
+        "tags": d.tags,
+        "default_target": d.default_target,
+        "owner": d.owner.username if d.owner else None,
+        "latest_version": d.latest_version_id,
+        "created_at": d.created_at.isoformat(),
+        "updated_at": d.updated_at.isoformat(),
+    }
+
+
+class DatasetIn(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    default_target = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DatasetListApi(APIView):
+    @extend_schema(summary="List datasets", parameters=[])
+    def get(self, request):
+        datasets = dataset_list(query=request.query_params.get("q", ""), sort=request.query_params.get("sort", "name"))
+        return Response([dataset_body(d) | {"version_count": d.version_count} for d in datasets[:500]])
+
+    @extend_schema(request=DatasetIn, summary="Create a dataset")
+    def post(self, request):
+        data = DatasetIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset = dataset_create(user=request.user, **data.validated_data)
+        return Response(dataset_body(dataset), status=status.HTTP_201_CREATED)
+
+
+class DatasetDetailApi(APIView):
+    @extend_schema(summary="A dataset with its versions")
+    def get(self, request, pk: int):
+        dataset = get_object_or_404(Dataset.objects.select_related("owner"), pk=pk)
+        versions = dataset.versions.select_related("created_by").defer("profile", "reference", "schema")
+        return Response(dataset_body(dataset) | {"versions": [version_summary(v) for v in versions]})
+
+
+class DatasetVersionUploadApi(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        summary="Upload a file as a new version (multipart `file`, optional `note`)",
+        request=inline_serializer(
+            "VersionUpload", {"file": serializers.FileField(), "note": serializers.CharField(required=False)}
+        ),
+    )
+    def post(self, request, pk: int):
+        dataset = get_object_or_404(Dataset, pk=pk)
+        uploaded = request.FILES.get("file")  # parses the body; our upload handler may stop it
+        error = getattr(request._request, "upload_error", None)
+        if error:
+            return Response(
+                {"error": {"code": "too_large", "message": error, "fields": {"file": error}}},
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        version, created = dataset_version_upload(
+            user=request.user,
+            dataset=dataset,
+            uploaded=uploaded,
+            note=request.data.get("note", ""),
+            source=VersionSource.API,
+        )
+        job = Job.objects.filter(target_id=version.pk, kind="datasets.profile").order_by("-id").first()
+        body = version_summary(version) | {"job": job.as_dict() if job else None, "created": created}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class DatasetVersionDetailApi(APIView):
+    @extend_schema(summary="A version's schema, profile and validation results")
+    def get(self, request, pk: int):
+        v = get_object_or_404(DatasetVersion.objects.select_related("dataset", "created_by").defer("reference"), pk=pk)
+        columns = []
+        stats = (v.profile or {}).get("columns", {})
+        for c in v.schema:
+            columns.append(
+                {
+                    "name": c["name"],
+                    "dtype": c.get("dtype"),
+                    "role": c.get("role"),
+                    "nullable": c.get("nullable"),
+                    "stats": stats.get(c["name"], {}),
+                }
+            )
+        return Response(
+            version_summary(v)
+            | {
+                "dataset": v.dataset_id,
+                "columns": columns,
+                "validation": {
+                    "status": v.validation_status,
+                    "results": (v.validation or {}).get("results", []),
+                    "overridden": v.is_overridden,
+                    "override_reason": v.override_reason,
+                },
+            }
+        )

@@ -1,0 +1,52 @@
+"""factory_boy factories and small builders shared by the app tests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import factory
+import numpy as np
+import pandas as pd
+
+from apps.datasets.models import Dataset
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Dataset
+
+    name = factory.Sequence(lambda n: f"dataset-{n}")
+    description = "test data"
+    tags = factory.LazyFunction(lambda: ["test"])
+
+
+def mixed_frame(rows: int = 300, *, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(shift, 1.0, rows)
+    x2 = rng.uniform(0, 10, rows)
+    color = rng.choice(["red", "green", "blue"], rows)
+    target = np.where(x1 + rng.normal(0, 0.5, rows) > shift, "yes", "no")
+    return pd.DataFrame({"x1": x1.round(4), "x2": x2.round(3), "color": color, "target": target})
+
+
+def csv_file(frame: pd.DataFrame) -> str:
+    fd, path = tempfile.mkstemp(suffix=".csv")
+    os.close(fd)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def make_version(dataset, frame: pd.DataFrame, user, *, profile: bool = True, name: str = "data.csv"):
+    """A version created by the real service, profiled in-process by the job's own service."""
+    from apps.datasets.services import dataset_version_create, dataset_version_profile
+
+    path = csv_file(frame)
+    try:
+        version, _ = dataset_version_create(user=user, dataset=dataset, path=path, original_filename=name)
+    finally:
+        os.unlink(path)
+    if profile:
+        dataset_version_profile(version=version)
+        version.refresh_from_db()
+    return version
