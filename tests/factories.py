@@ -50,3 +50,23 @@ def make_version(dataset, frame: pd.DataFrame, user, *, profile: bool = True, na
         dataset_version_profile(version=version)
         version.refresh_from_db()
     return version
+
+
+def train_inline(run):
+    """Run a queued run's training job body in this process (the worker tests cover the worker)."""
+    from apps.core.jobs import JobContext
+    from apps.core.models import Job
+    from apps.experiments.services import run_train
+
+    Job.objects.filter(pk=run.job_id).update(status="running")
+    run.job.refresh_from_db()
+    result = run_train(run=run, ctx=JobContext(run.job))
+    Job.objects.filter(pk=run.job_id).update(status="succeeded", progress=100)
+    run.refresh_from_db()
+    return result
+
+
+def make_experiment(user, dataset, *, target: str = "target", name: str = "exp", **kwargs):
+    from apps.experiments.services import experiment_create
+
+    return experiment_create(user=user, name=name, dataset=dataset, target=target, **kwargs)

@@ -62,7 +62,7 @@ def lines(x: Sequence, series: dict[str, Sequence], *, title: str = "", x_title:
 def heatmap(x: Sequence, y: Sequence, z: Sequence[Sequence], *, title: str = "", colorscale="Blues",
             text: Sequence[Sequence] | None = None, zmin=None, zmax=None) -> dict:
     trace = {"type": "heatmap", "x": [str(v) for v in x], "y": [str(v) for v in y], "z": z,
-             "colorscale": colorscale, "hoverongaps": False}
+             "colorscale": colorscale, "hoverongaps": False, "reversescale": colorscale == "Blues"}
     if text is not None:
         trace.update({"text": text, "texttemplate": "%{text}"})
     if zmin is not None:

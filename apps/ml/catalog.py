@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import skops.io as sio
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -355,10 +358,6 @@ def _probe_untrusted_types() -> set[str]:
     for classifiers) and collects ``skops.io.get_untrusted_types``. Used by
     ``trusted_types``.
     """
-    import numpy as np
-    import pandas as pd
-    import skops.io as sio
-
     from apps.ml.train import TrainingSpec, _target_array, build_pipeline  # lazy: train imports us
 
     rng = np.random.default_rng(0)

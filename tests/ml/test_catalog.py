@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from threadpoolctl import threadpool_limits
 
 from apps.ml import catalog
 from apps.ml.catalog import CATALOG, clean_params, expand_grid, get_algorithm, list_algorithms, trusted_types
@@ -28,6 +29,13 @@ EXPECTED = {
         "linear_regression",
     ],
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny fits: OpenMP threads only add spin-wait overhead (badly so on a busy machine)."""
+    with threadpool_limits(1):
+        yield
 
 
 def test_list_algorithms_shape_and_json() -> None:

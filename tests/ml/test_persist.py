@@ -8,11 +8,19 @@ import pytest
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
 
 from apps.ml.errors import ArtifactError
 from apps.ml.persist import dump_pipeline, load_pipeline, sha256_bytes
 from apps.ml.train import run_training
 from tests.ml.test_train import FEATURES, make_frame, spec_for
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny fits: OpenMP threads only add spin-wait overhead (badly so on a busy machine)."""
+    with threadpool_limits(1):
+        yield
 
 
 def _untrusted_function(X):  # referenced by a hostile artifact below

@@ -25,6 +25,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from apps.ml.catalog import CATALOG
 from apps.ml.errors import SpecError
@@ -82,6 +83,13 @@ def spec_for(algorithm: str, task: str = "classification", **kw) -> TrainingSpec
         random_state=kw.pop("random_state", 11),
         **kw,
     )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny fits: OpenMP threads only add spin-wait overhead (badly so on a busy machine)."""
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def get_item(mapping, key):
 def chart(element_id, figure, height=320):
     """A plotly chart: the figure as a JSON script block and the element that draws it."""
     if not figure:
-        return format_html('<p class="muted">No data to chart yet.</p>')
+        return mark_safe('<p class="muted">No data to chart yet.</p>')
     return format_html(
         '<script type="application/json" id="{}-data">{}</script>'
         '<div class="chart" id="{}" data-chart="{}-data" style="min-height:{}px"></div>',

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.datasets.models import Dataset, DatasetVersion
+from apps.ml.catalog import list_algorithms
+
+from .models import Experiment, Run
+from .services import experiment_create, run_cancel, run_launch
+
+
+def run_body(r: Run, *, full: bool = True) -> dict:
+    body = {
+        "id": r.pk,
+        "experiment": r.experiment_id,
+        "number": r.number,
+        "status": r.status,
+        "algorithm": r.algorithm,
+        "params": r.params,
+        "metrics": r.metrics,
+        "dataset_version": r.dataset_version_id,
+        "dataset_sha256": r.dataset_sha256,
+        "source": r.source,
+        "rerun_of": r.rerun_of_id,
+        "job": r.job.as_dict() if r.job_id else None,
+        "created_at": r.created_at.isoformat(),
+        "url": r.get_absolute_url(),
+    }
+    if full:
+        body.update({
+            "cv_scores": r.cv_scores,
+            "cv_mean": r.cv_mean,
+            "spec": r.spec,
+            "random_state": r.random_state,
+            "n_train": r.n_train,
+            "n_holdout": r.n_holdout,
+            "classes": r.classes,
+            "signature": r.signature,
+            "importances": r.importances,
+            "artifact_sha256": r.artifact_sha256 or None,
+            "library_versions": r.library_versions,
+            "app_version": r.app_version,
+            "trials": [run_body(t, full=False) for t in r.trials.all()] if r.param_grid else [],
+        })
+    return body
+
+
+def experiment_body(e: Experiment) -> dict:
+    return {
+        "id": e.pk,
+        "name": e.name,
+        "description": e.description,
+        "dataset": e.dataset_id,
+        "target": e.target,
+        "task_type": e.task_type,
+        "primary_metric": e.primary_metric,
+        "split_seed": e.split_seed,
+        "holdout_fraction": e.holdout_fraction,
+        "cv_folds": e.cv_folds,
+        "created_at": e.created_at.isoformat(),
+    }
+
+
+class ExperimentIn(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+    target = serializers.CharField(max_length=200)
+    task_type = serializers.CharField(required=False, allow_blank=True, default="")
+    primary_metric = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    split_seed = serializers.IntegerField(required=False, min_value=0, default=42)
+
+
+class RunIn(serializers.Serializer):
+    dataset_version = serializers.PrimaryKeyRelatedField(queryset=DatasetVersion.objects.all(), required=False)
+    algorithm = serializers.CharField(max_length=60)
+    params = serializers.DictField(required=False, default=dict)
+    grid = serializers.DictField(required=False, default=dict)
+    random_state = serializers.IntegerField(required=False, min_value=0, default=0)
+
+
+class AlgorithmListApi(APIView):
+    @extend_schema(summary="The algorithm catalog with each hyperparameter's type and default")
+    def get(self, request):
+        return Response(list_algorithms(request.query_params.get("task_type") or None))
+
+
+class ExperimentListApi(APIView):
+    @extend_schema(summary="List experiments")
+    def get(self, request):
+        return Response([experiment_body(e) for e in Experiment.objects.all()[:500]])
+
+    @extend_schema(request=ExperimentIn, summary="Create an experiment")
+    def post(self, request):
+        data = ExperimentIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        experiment = experiment_create(user=request.user, **data.validated_data)
+        return Response(experiment_body(experiment), status=status.HTTP_201_CREATED)
+
+
+class ExperimentDetailApi(APIView):
+    @extend_schema(summary="An experiment with its runs")
+    def get(self, request, pk: int):
+        experiment = get_object_or_404(Experiment, pk=pk)
+        runs = experiment.runs.filter(parent__isnull=True).select_related("job", "experiment")
+        return Response(experiment_body(experiment) | {"runs": [run_body(r, full=False) for r in runs]})
+
+
+class RunLaunchApi(APIView):
+    @extend_schema(request=RunIn, summary="Launch a training run (202 with its job)")
+    def post(self, request, pk: int):
+        experiment = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)
+        data = RunIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        run = run_launch(
+            user=request.user,
+            experiment=experiment,
+            dataset_version=values.get("dataset_version"),
+            algorithm=values["algorithm"],
+            params=values.get("params") or {},
+            grid=values.get("grid") or None,
+            random_state=values.get("random_state", 0),
+        )
+        return Response(run_body(run), status=status.HTTP_202_ACCEPTED)
+
+
+class RunDetailApi(APIView):
+    @extend_schema(summary="A run: params, metrics, status and lineage")
+    def get(self, request, pk: int):
+        run = get_object_or_404(Run.objects.select_related("job", "experiment"), pk=pk)
+        return Response(run_body(run))
+
+
+class RunCancelApi(APIView):
+    @extend_schema(request=None, summary="Cancel a queued or running run")
+    def post(self, request, pk: int):
+        run = get_object_or_404(Run.objects.select_related("job", "experiment"), pk=pk)
+        run_cancel(user=request.user, run=run)
+        run.job.refresh_from_db()
+        return Response(run_body(run), status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,255 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core import roles
+from apps.core.views import require_viewer
+from apps.datasets.models import Dataset, DatasetVersion
+from apps.ml import metrics as ml_metrics
+from apps.ml.catalog import list_algorithms
+from apps.ml.errors import MLError
+
+from . import charts
+from .forms import param_fields, params_and_grid
+from .models import Experiment, Run, TaskType
+from .services import experiment_create, run_again, run_cancel, run_launch
+
+HTMX_STOP_POLLING = 286
+
+
+def _messages_of(exc) -> dict[str, list[str]]:
+    if isinstance(exc, MLError):
+        return {(exc.field or "general"): [exc.message]}
+    if hasattr(exc, "error_dict"):
+        return {("general" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
+    return {"general": exc.messages}
+
+
+def experiment_list(request):
+    require_viewer(request)
+    experiments = Experiment.objects.select_related("dataset", "created_by").annotate(
+        run_count=Count("runs", filter=Q(runs__parent__isnull=True))
+    )
+    return render(request, "experiments/list.html", {
+        "experiments": experiments, "can_launch": roles.can(request.user, "launch_training"),
+    })
+
+
+def experiment_new(request):
+    roles.require(request.user, "launch_training")
+    datasets = Dataset.objects.filter(latest_version__isnull=False).select_related("latest_version").order_by("name")
+    form = {k: request.POST.get(k, request.GET.get(k, "")) for k in
+            ("name", "dataset", "target", "task_type", "primary_metric", "description")}
+    errors: dict = {}
+    dataset = datasets.filter(pk=form["dataset"]).first() if str(form["dataset"]).isdigit() else None
+    if request.method == "POST":
+        if dataset is None:
+            errors = {"dataset": ["Choose a dataset that has at least one version."]}
+        else:
+            try:
+                experiment = experiment_create(
+                    user=request.user, name=form["name"], dataset=dataset, target=form["target"],
+                    task_type=form["task_type"], primary_metric=form["primary_metric"],
+                    description=form["description"],
+                )
+            except (ValidationError, MLError) as exc:
+                errors = _messages_of(exc)
+            else:
+                messages.success(request, f"Experiment {experiment.name!r} created; launch its first runs.")
+                return redirect(experiment)
+    columns = dataset.latest_version.schema if dataset else []
+    context = {
+        "form": form, "errors": errors, "datasets": datasets, "columns": columns, "selected": dataset,
+        "task_types": TaskType.choices,
+        "metrics": [(k, v["label"], v["task_type"]) for k, v in ml_metrics.METRICS.items()],
+    }
+    if request.htmx and request.htmx.target == "target-field":
+        return render(request, "experiments/new.html#target", context)
+    return render(request, "experiments/new.html", context, status=400 if errors else 200)
+
+
+def _runs_table(request, experiment):
+    runs = (
+        experiment.runs.filter(parent__isnull=True)
+        .select_related("job", "dataset_version", "created_by")
+        .defer("charts", "importances", "signature", "log", "spec", "cv_scores")
+    )
+    algorithm, status = request.GET.get("algorithm", ""), request.GET.get("status", "")
+    if algorithm:
+        runs = runs.filter(algorithm=algorithm)
+    if status:
+        runs = runs.filter(job__status=status)
+    runs = list(runs)
+    sort = request.GET.get("sort", "-number")
+    key = sort.lstrip("-")
+    reverse = sort.startswith("-")
+    if key == "number":
+        runs.sort(key=lambda r: r.number, reverse=reverse)
+    elif key in ml_metrics.METRICS:
+        present = [r for r in runs if (r.metrics or {}).get(key) is not None]
+        absent = [r for r in runs if (r.metrics or {}).get(key) is None]
+        present.sort(key=lambda r: r.metrics[key], reverse=reverse)
+        runs = present + absent
+    return runs, {"algorithm": algorithm, "status": status, "sort": sort}
+
+
+def experiment_detail(request, pk: int):
+    require_viewer(request)
+    experiment = get_object_or_404(Experiment.objects.select_related("dataset", "created_by"), pk=pk)
+    runs, filters = _runs_table(request, experiment)
+    metric_names = [m for m, _ in ml_metrics.primary_metric_choices(experiment.task_type)]
+    active = any(r.is_active for r in runs)
+    context = {
+        "experiment": experiment, "runs": runs, "filters": filters, "metric_names": metric_names,
+        "metric_labels": {m: ml_metrics.METRICS[m]["label"] for m in metric_names}, "active": active,
+    }
+    if request.htmx and request.htmx.target == "runs-table":
+        response = render(request, "experiments/detail.html#runs", context)
+        if not active and request.GET.get("poll"):
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    algorithms = list_algorithms(experiment.task_type)
+    chosen = request.GET.get("algorithm") or (algorithms[0]["key"] if algorithms else "")
+    params = [p for r in runs for p in (r.params or {})]
+    param = request.GET.get("param") or (params[0] if params else "")
+    finished = [r for r in runs if r.metrics]
+    context.update({
+        "algorithms": algorithms,
+        "chosen_algorithm": chosen,
+        "fields": param_fields(chosen) if chosen else [],
+        "versions": experiment.dataset.versions.defer("profile", "reference", "schema", "validation"),
+        "can_launch": roles.can(request.user, "launch_training"),
+        "metric_chart": charts.metric_by_run(finished, experiment.primary_metric),
+        "param_chart": charts.param_vs_metric(finished, experiment.primary_metric, param) if param else None,
+        "param_choices": sorted(set(params)),
+        "param": param,
+    })
+    return render(request, "experiments/detail.html", context)
+
+
+def param_form(request, pk: int):
+    require_viewer(request)
+    experiment = get_object_or_404(Experiment, pk=pk)
+    algorithm = request.GET.get("algorithm", "")
+    try:
+        fields = param_fields(algorithm)
+    except MLError as exc:
+        return HttpResponse(f'<p class="error">{exc.message}</p>', status=400)
+    return render(request, "experiments/detail.html#params", {"experiment": experiment, "fields": fields})
+
+
+@require_POST
+def run_create(request, pk: int):
+    experiment = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)
+    roles.require(request.user, "launch_training")
+    algorithm = request.POST.get("algorithm", "")
+    version = None
+    errors: dict = {}
+    version_id = request.POST.get("dataset_version", "")
+    if version_id:
+        version = DatasetVersion.objects.filter(pk=version_id if version_id.isdigit() else 0).first()
+        if version is None:
+            errors = {"dataset_version": [f"No dataset version {version_id!r}."]}
+    if not errors:
+        try:
+            params, grid = params_and_grid(algorithm, request.POST)
+            run = run_launch(
+                user=request.user, experiment=experiment, dataset_version=version, algorithm=algorithm,
+                params=params, grid=grid, random_state=int(request.POST.get("random_state") or 0),
+            )
+        except (ValidationError, MLError) as exc:
+            errors = _messages_of(exc)
+        except ValueError:
+            errors = {"random_state": ["The random seed must be a whole number."]}
+    if errors:
+        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" if k != "general" else " ".join(v)
+                                          for k, v in errors.items()))
+        return redirect(f"{experiment.get_absolute_url()}?algorithm={algorithm}")
+    messages.success(request, f"Run #{run.number} queued ({run.algorithm}).")
+    return redirect(experiment)
+
+
+def run_detail(request, pk: int):
+    require_viewer(request)
+    run = get_object_or_404(
+        Run.objects.select_related("experiment", "dataset_version__dataset", "job", "created_by", "rerun_of"), pk=pk
+    )
+    if request.htmx and request.htmx.target == "run-status":
+        response = render(request, "experiments/run.html#status", {"run": run})
+        if not run.is_active:
+            response["HX-Refresh"] = "true"
+        return response
+    metric_names = [m for m, _ in ml_metrics.primary_metric_choices(run.experiment.task_type)]
+    context = {
+        "run": run,
+        "experiment": run.experiment,
+        "metric_rows": [(m, ml_metrics.METRICS[m]["label"], (run.metrics or {}).get(m), (run.cv_mean or {}).get(m),
+                         (run.cv_scores or {}).get(m) or []) for m in metric_names],
+        "trials": run.trials.order_by("number") if run.param_grid else [],
+        "reruns": run.reruns.select_related("job").order_by("number"),
+        "can_launch": roles.can(request.user, "launch_training"),
+        "confusion": charts.confusion((run.charts or {}).get("confusion_matrix")),
+        "roc": charts.roc((run.charts or {}).get("roc")),
+        "residuals": charts.residuals(run.charts),
+        "importances": charts.importances(run.importances or []),
+        "folds": charts.folds(run.cv_scores, run.experiment.primary_metric),
+    }
+    return render(request, "experiments/run.html", context)
+
+
+@require_POST
+def run_again_view(request, pk: int):
+    run = get_object_or_404(Run.objects.select_related("experiment"), pk=pk)
+    try:
+        new = run_again(user=request.user, run=run)
+    except (ValidationError, MLError) as exc:
+        messages.error(request, " ".join(m for ms in _messages_of(exc).values() for m in ms))
+        return redirect(run)
+    messages.success(request, f"Run #{new.number} reproduces run #{run.number}.")
+    return redirect(new)
+
+
+@require_POST
+def run_cancel_view(request, pk: int):
+    run = get_object_or_404(Run.objects.select_related("job"), pk=pk)
+    run_cancel(user=request.user, run=run)
+    messages.info(request, f"Cancelling run #{run.number}.")
+    return redirect(run)
+
+
+def run_compare(request, pk: int):
+    require_viewer(request)
+    experiment = get_object_or_404(Experiment, pk=pk)
+    raw = request.GET.getlist("runs") or request.GET.get("ids", "").split(",")
+    ids = [int(x) for x in raw if str(x).strip().isdigit()]
+    error = None
+    if not 2 <= len(ids) <= 5:
+        error = "Pick between 2 and 5 runs to compare."
+        runs = []
+    else:
+        runs = list(experiment.runs.filter(pk__in=ids).select_related("job", "dataset_version"))
+        if len(runs) != len(set(ids)):
+            error = "Some of those runs are not part of this experiment."
+    metric_names = [m for m, _ in ml_metrics.primary_metric_choices(experiment.task_type)]
+    param_names = sorted({p for r in runs for p in (r.params or {})})
+    figure = None
+    if runs and not error:
+        from apps.core.charts import grouped_bars
+
+        figure = grouped_bars(
+            [ml_metrics.METRICS[m]["label"] for m in metric_names],
+            {f"#{r.number} {r.algorithm}": [(r.metrics or {}).get(m) for m in metric_names] for r in runs},
+            title="Holdout metrics side by side",
+        )
+    return render(request, "experiments/compare.html", {
+        "experiment": experiment, "runs": runs, "error": error, "metric_names": metric_names,
+        "metric_labels": {m: ml_metrics.METRICS[m]["label"] for m in metric_names},
+        "param_names": param_names, "figure": figure,
+        "confusions": [(r, charts.confusion((r.charts or {}).get("confusion_matrix")), f"confusion-{r.pk}")
+                       for r in runs],
+    }, status=400 if error else 200)

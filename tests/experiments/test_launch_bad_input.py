@@ -1,0 +1,153 @@
+"""Bad launches are a 400 naming the field (or a 403), and leave no run and no job."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from apps.core.models import Job
+from apps.datasets.models import Dataset
+from apps.experiments.models import Experiment, Run
+from tests.factories import make_experiment, make_version, mixed_frame
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def dataset(engineer):
+    d = Dataset.objects.create(name="shop", owner=engineer)
+    make_version(d, mixed_frame(200), engineer)
+    return d
+
+
+@pytest.fixture
+def experiment(engineer, dataset):
+    return make_experiment(engineer, dataset, name="shop-buyers")
+
+
+def create(client, **body):
+    return client.post("/api/v1/experiments/", body, content_type="application/json")
+
+
+def launch(client, experiment, **body):
+    return client.post(f"/api/v1/experiments/{experiment.pk}/runs/", body, content_type="application/json")
+
+
+def assert_nothing_written():
+    assert not Run.objects.exists()
+    assert not Job.objects.filter(kind="experiments.train").exists()
+
+
+def test_a_target_not_in_the_dataset_is_named(engineer, client_for, dataset):
+    response = create(client_for(engineer), name="e1", dataset=dataset.pk, target="price")
+    assert response.status_code == 400
+    assert "'price' is not a column" in response.json()["error"]["fields"]["target"]
+    assert not Experiment.objects.exists()
+
+
+def test_a_constant_target_is_refused(engineer, client_for):
+    d = Dataset.objects.create(name="flat", owner=engineer)
+    frame = mixed_frame(100)
+    frame["target"] = "yes"
+    make_version(d, frame, engineer)
+    response = create(client_for(engineer), name="e2", dataset=d.pk, target="target")
+    assert response.status_code == 400
+    assert "constant" in response.json()["error"]["fields"]["target"]
+
+
+def test_a_text_regression_target_is_refused(engineer, client_for, dataset):
+    response = create(client_for(engineer), name="e3", dataset=dataset.pk, target="color", task_type="regression")
+    assert response.status_code == 400
+    assert "cannot be a regression target" in response.json()["error"]["fields"]["target"]
+
+
+def test_a_target_with_no_values_is_refused(engineer, client_for):
+    d = Dataset.objects.create(name="empty-target", owner=engineer)
+    frame = mixed_frame(50)
+    frame["target"] = np.nan
+    make_version(d, frame, engineer)
+    response = create(client_for(engineer), name="e4", dataset=d.pk, target="target")
+    assert response.status_code == 400
+    assert "no rows are left after dropping missing targets" in response.json()["error"]["fields"]["target"]
+
+
+def test_an_unknown_algorithm_is_named(engineer, client_for, experiment):
+    response = launch(client_for(engineer), experiment, algorithm="deep_magic")
+    assert response.status_code == 400
+    assert "deep_magic" in response.json()["error"]["fields"]["algorithm"]
+    assert_nothing_written()
+
+
+def test_a_regression_algorithm_for_a_classification_experiment_is_refused(engineer, client_for, experiment):
+    response = launch(client_for(engineer), experiment, algorithm="ridge")
+    assert response.status_code == 400
+    assert "algorithm" in response.json()["error"]["fields"]
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"n_estimators": 0}, "params.n_estimators"),
+        ({"n_estimators": -5}, "params.n_estimators"),
+        ({"max_depth": "deep"}, "params.max_depth"),
+        ({"criterion": "wisdom"}, "params.criterion"),
+        ({"learning_rate": 0.1}, "params.learning_rate"),
+    ],
+)
+def test_a_bad_hyperparameter_is_a_400_naming_it(engineer, client_for, experiment, params, field):
+    response = launch(client_for(engineer), experiment, algorithm="random_forest_classifier", params=params)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"], response.json()
+    assert_nothing_written()
+
+
+def test_a_logistic_regression_with_negative_c_is_refused(engineer, client_for, experiment):
+    response = launch(client_for(engineer), experiment, algorithm="logistic_regression", params={"C": -1})
+    assert response.status_code == 400
+    assert "params.C" in response.json()["error"]["fields"]
+    assert_nothing_written()
+
+
+def test_a_version_that_failed_validation_needs_an_override(engineer, client_for, dataset, experiment):
+    from apps.datasets.services import dataset_version_override
+
+    dataset.validation_rules = {"min_rows": 10_000}
+    dataset.save()
+    failing = make_version(dataset, mixed_frame(210, seed=5), engineer, name="v2.csv")
+    assert failing.validation_status == "fail"
+    response = launch(client_for(engineer), experiment, algorithm="logistic_regression", dataset_version=failing.pk)
+    assert response.status_code == 400
+    assert "failed validation" in response.json()["error"]["fields"]["dataset_version"]
+    assert_nothing_written()
+    dataset_version_override(user=engineer, version=failing, reason="known small sample, accepted")
+    response = launch(client_for(engineer), experiment, algorithm="logistic_regression", dataset_version=failing.pk)
+    assert response.status_code == 202
+
+
+def test_a_viewer_cannot_launch(viewer, client_for, experiment):
+    response = launch(client_for(viewer), experiment, algorithm="logistic_regression")
+    assert response.status_code == 403
+    assert_nothing_written()
+
+
+def test_the_web_form_shows_the_bad_parameter(engineer, client_for, experiment):
+    response = client_for(engineer).post(
+        f"/experiments/{experiment.pk}/runs/",
+        {"algorithm": "random_forest_classifier", "param_n_estimators": "0"},
+        follow=True,
+    )
+    assert b"params.n_estimators" in response.content
+    assert_nothing_written()
+
+
+def test_a_good_launch_answers_202_with_its_job(engineer, client_for, experiment):
+    response = launch(client_for(engineer), experiment, algorithm="random_forest_classifier",
+                      params={"n_estimators": "20", "max_depth": "none"})
+    assert response.status_code == 202
+    body = response.json()
+    assert body["job"]["status"] == "queued"
+    assert body["params"]["n_estimators"] == 20 and body["params"]["max_depth"] is None
