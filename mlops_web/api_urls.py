@@ -5,6 +5,7 @@ from django.urls import path
 from apps.core.api import JobDetailApi
 from apps.datasets import api as datasets_api
 from apps.experiments import api as experiments_api
+from apps.registry import api as registry_api
 
 urlpatterns = [
     path("jobs/<int:pk>/", JobDetailApi.as_view(), name="job_detail"),
@@ -18,4 +19,14 @@ urlpatterns = [
     path("experiments/<int:pk>/runs/", experiments_api.RunLaunchApi.as_view(), name="run_launch"),
     path("runs/<int:pk>/", experiments_api.RunDetailApi.as_view(), name="run_detail"),
     path("runs/<int:pk>/cancel/", experiments_api.RunCancelApi.as_view(), name="run_cancel"),
+    path("runs/<int:pk>/register/", registry_api.RunRegisterApi.as_view(), name="run_register"),
+    path("models/", registry_api.ModelListApi.as_view(), name="model_list"),
+    path("models/<int:pk>/", registry_api.ModelDetailApi.as_view(), name="model_detail"),
+    path("models/<int:pk>/production-at/", registry_api.ProductionAtApi.as_view(), name="production_at"),
+    path("model-versions/<int:pk>/", registry_api.ModelVersionDetailApi.as_view(), name="model_version_detail"),
+    path("model-versions/<int:pk>/promotions/", registry_api.PromotionCreateApi.as_view(), name="promotion_create"),
+    path("promotions/", registry_api.PromotionListApi.as_view(), name="promotion_list"),
+    path("promotions/<int:pk>/", registry_api.PromotionDetailApi.as_view(), name="promotion_detail"),
+    path("promotions/<int:pk>/approve/", registry_api.PromotionApproveApi.as_view(), name="promotion_approve"),
+    path("promotions/<int:pk>/reject/", registry_api.PromotionRejectApi.as_view(), name="promotion_reject"),
 ]

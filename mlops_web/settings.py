@@ -182,6 +182,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.navigation",
+                "apps.registry.context_processors.pending_promotions",
             ],
             "builtins": ["apps.core.templatetags.ui"],
         },

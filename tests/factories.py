@@ -70,3 +70,23 @@ def make_experiment(user, dataset, *, target: str = "target", name: str = "exp",
     from apps.experiments.services import experiment_create
 
     return experiment_create(user=user, name=name, dataset=dataset, target=target, **kwargs)
+
+
+def trained_run(user, experiment, algorithm: str = "logistic_regression", params: dict | None = None, version=None):
+    from apps.experiments.services import run_launch
+
+    run = run_launch(user=user, experiment=experiment, algorithm=algorithm, params=params or {},
+                     dataset_version=version)
+    train_inline(run)
+    return run
+
+
+def evaluated(promotion):
+    """Run a promotion's gates in this process and mark its job done, as the worker would."""
+    from apps.core.models import Job
+    from apps.registry.services import promotion_evaluate_gates
+
+    promotion_evaluate_gates(promotion=promotion)
+    Job.objects.filter(pk=promotion.job_id).update(status="succeeded", progress=100)
+    promotion.refresh_from_db()
+    return promotion

@@ -10,4 +10,21 @@ def build(users: dict) -> dict:
     engineer = users["ml_engineer"]
     dataset = Dataset.objects.create(name="matrix-data", owner=engineer)
     version = make_version(dataset, mixed_frame(60), engineer)
-    return {"dataset": dataset, "version": version}
+    from apps.experiments.services import run_launch
+    from tests.factories import make_experiment
+
+    experiment = make_experiment(engineer, dataset, name="matrix-exp")
+    run = run_launch(user=engineer, experiment=experiment, algorithm="logistic_regression")
+    run2 = run_launch(user=engineer, experiment=experiment, algorithm="knn_classifier")
+    from apps.registry.services import model_version_register, promotion_request
+    from tests.factories import evaluated, trained_run
+
+    trained = trained_run(engineer, experiment)
+    model_version = model_version_register(user=engineer, run=trained, model_name="matrix-model")
+    promotion = evaluated(
+        promotion_request(user=engineer, version=model_version, target_stage="staging", reason="matrix test")
+    )
+    return {
+        "dataset": dataset, "version": version, "experiment": experiment, "run": run, "run2": run2,
+        "model_version": model_version, "promotion": promotion,
+    }

@@ -56,6 +56,7 @@ class DatasetIn(serializers.Serializer):
 
 
 class DatasetListApi(APIView):
+    required_capabilities = {"POST": "upload_dataset"}
     @extend_schema(summary="List datasets", parameters=[])
     def get(self, request):
         datasets = dataset_list(query=request.query_params.get("q", ""), sort=request.query_params.get("sort", "name"))
@@ -78,6 +79,7 @@ class DatasetDetailApi(APIView):
 
 
 class DatasetVersionUploadApi(APIView):
+    required_capabilities = {"POST": "upload_dataset"}
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     @extend_schema(

@@ -36,7 +36,7 @@ def churn_frame(rows: int, *, seed: int, month: int, shift: float = 0.0) -> pd.D
     contract = rng.choice(["monthly", "yearly", "two-year"], size=rows, p=[0.55, 0.3, 0.15])
     tenure = rng.gamma(2.0, 12.0, size=rows).clip(0, 119).round(0)
     base = {"basic": 30.0, "standard": 60.0, "premium": 95.0}
-    charges = np.array([base[p] for p in plan]) + rng.normal(0 + shift * 10, 8, size=rows)
+    charges = (np.array([base[p] for p in plan]) + rng.normal(0 + shift * 10, 8, size=rows)).clip(5, None)
     calls = rng.poisson(1.2 + shift, size=rows)
     usage = rng.lognormal(3.0, 0.6, size=rows)
     age = rng.integers(18, 80, size=rows)

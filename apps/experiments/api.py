@@ -90,6 +90,7 @@ class AlgorithmListApi(APIView):
 
 
 class ExperimentListApi(APIView):
+    required_capabilities = {"POST": "launch_training"}
     @extend_schema(summary="List experiments")
     def get(self, request):
         return Response([experiment_body(e) for e in Experiment.objects.all()[:500]])
@@ -111,6 +112,7 @@ class ExperimentDetailApi(APIView):
 
 
 class RunLaunchApi(APIView):
+    required_capabilities = {"POST": "launch_training"}
     @extend_schema(request=RunIn, summary="Launch a training run (202 with its job)")
     def post(self, request, pk: int):
         experiment = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)
@@ -137,6 +139,7 @@ class RunDetailApi(APIView):
 
 
 class RunCancelApi(APIView):
+    required_capabilities = {"POST": "launch_training"}
     @extend_schema(request=None, summary="Cancel a queued or running run")
     def post(self, request, pk: int):
         run = get_object_or_404(Run.objects.select_related("job", "experiment"), pk=pk)

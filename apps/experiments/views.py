@@ -193,6 +193,8 @@ def run_detail(request, pk: int):
         "trials": run.trials.order_by("number") if run.param_grid else [],
         "reruns": run.reruns.select_related("job").order_by("number"),
         "can_launch": roles.can(request.user, "launch_training"),
+        "can_register": roles.can(request.user, "register_model") and run.status == "succeeded"
+        and bool(run.artifact_sha256),
         "confusion": charts.confusion((run.charts or {}).get("confusion_matrix")),
         "roc": charts.roc((run.charts or {}).get("roc")),
         "residuals": charts.residuals(run.charts),

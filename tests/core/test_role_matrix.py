@@ -64,24 +64,28 @@ def objects(users):
     return objs
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[row.name for row in ROWS])
-def test_role_matrix(row, users, objects):
-    got = {}
-    for role in ROLES:
-        client = Client()
-        if users[role] is not None:
-            client.force_login(users[role])
-        path = row.path(objects)
-        kwargs = {}
-        if row.data is not None:
-            data = row.data(objects)
-            if row.content_type == "application/json":
-                kwargs = {"data": json.dumps(data), "content_type": "application/json"}
-            else:
-                kwargs = {"data": data}
-        response = getattr(client, row.method.lower())(path, **kwargs)
-        got[role] = response.status_code
-    assert got == row.expected, f"{row.method} {row.name}: got {got}, expected {row.expected}"
+def test_every_row_of_the_role_matrix(users, objects):
+    """One test for all rows (the objects are costly to build); every mismatch is reported."""
+    mismatches = []
+    for row in ROWS:
+        got = {}
+        for role in ROLES:
+            client = Client()
+            if users[role] is not None:
+                client.force_login(users[role])
+            kwargs = {}
+            if row.data is not None:
+                data = row.data(objects)
+                if row.content_type == "application/json":
+                    kwargs = {"data": json.dumps(data), "content_type": "application/json"}
+                else:
+                    kwargs = {"data": data}
+            response = getattr(client, row.method.lower())(row.path(objects), **kwargs)
+            got[role] = response.status_code
+        if got != row.expected:
+            diff = {r: f"{got[r]} (expected {row.expected[r]})" for r in ROLES if got[r] != row.expected[r]}
+            mismatches.append(f"{row.method} {row.name}: {diff}")
+    assert not mismatches, "role matrix mismatches:\n" + "\n".join(mismatches)
 
 
 def test_admin_is_for_staff_only(users):

@@ -1,0 +1,731 @@
+"""Online prediction: request validation and a compiled, pandas-free predictor.
+
+Two pieces, used together by the prediction API::
+
+    predictor = CompiledPredictor.from_pipeline(pipeline, run.signature)   # once per loaded model
+    predictor.validate(instances, max_instances=1000)                      # raises InputError
+    predictions, probabilities = predictor.predict(instances)
+
+**Request contract** (``validate_instances``): ``instances`` is the parsed JSON
+body part, a non-empty list (at most ``max_instances``) of objects mapping
+*every* feature of the signature — no more, no fewer — to a value:
+
+* numeric features take a JSON number (int or float). Strings are refused,
+  even numeric-looking ones such as ``"3.5"`` (a client that quotes numbers is
+  almost always mis-serialising something, and silently parsing would make
+  ``"1,5"`` vs ``"1.5"`` a locale bug); booleans, arrays and objects are
+  refused. ``NaN``/``±Infinity`` (not standard JSON, but Python's parser
+  accepts them) count as null: the pipeline imputes them like a missing value.
+* categorical and boolean features take a string, a number or a boolean; the
+  value is compared with the training categories as text, exactly as the
+  training pipeline does (``1``, ``1.0`` and ``"1"`` are the same category,
+  ``true`` is ``"True"``). A category never seen in training is *accepted*:
+  the one-hot encoder ignores it (all its indicator columns are 0). Arrays,
+  objects and ``±Infinity`` are refused.
+* null policy: the pipeline would impute a null, but a null silently replaced
+  by the training median / most frequent value is usually a client bug, so a
+  null (or NaN) is accepted only for a feature whose signature entry says
+  ``"nullable": true`` — meant for features that had missing values in
+  training. Signatures without that key refuse nulls, with a message saying so.
+* a feature must be present even when nullable (send an explicit ``null``).
+
+Every problem is collected (not just the first) into ``InputError.errors``,
+each ``{"instance": index or None, "field": name or None, "message": ...}``.
+
+**CompiledPredictor** reproduces ``pipeline.predict(pd.DataFrame(instances))``
+and ``predict_proba`` bit for bit without pandas: it reads the fitted pieces of
+the pipeline that ``apps.ml.train.build_pipeline`` makes (imputer statistics,
+scaler mean/scale, one-hot categories, the ColumnTransformer's column order),
+builds the model's float matrix directly with numpy, and hands it to the final
+estimator. Two estimator families get a leaner call with the same arithmetic:
+random forests (sklearn sums the trees through joblib, ~40 µs of overhead per
+tree) and histogram gradient boosting (sklearn opens an OpenMP parallel region
+per tree, which on a busy machine costs milliseconds per row). Other
+estimators' own ``predict``/``predict_proba`` are called (wrapping them in
+``sklearn.config_context(assume_finite=True, skip_parameter_validation=True)``
+was measured to make no difference, so it is not done).
+
+Construction checks the compiled path against the pipeline itself on probe
+rows (every category, nulls, an unseen category, extreme numbers) and demands
+exact equality; a pipeline of another structure, or any disagreement, selects
+the generic path (DataFrame + ``pipeline.predict``): still correct, just
+slower. ``predictor.fast`` and ``predictor.path`` say which one is used, and
+``fallback_reason`` why. A request the compiled path cannot reproduce exactly
+(integers beyond 2**53 in a categorical feature, or values outside the
+contract above when ``validate`` was skipped) is answered by the generic path.
+
+A predictor is immutable after construction and allocates per call, so one
+instance may be shared by any number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import special
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.utils.extmath import softmax
+
+from apps.ml.errors import MLError
+from apps.ml.train import _as_float_frame, _as_str_frame
+
+NUMERIC_ROLES = frozenset({"numeric"})
+CATEGORICAL_ROLES = frozenset({"categorical", "boolean"})
+_MAX_EXACT_INT = 2**53  # beyond this pandas may turn an int into a (different) float label
+_MAX_NAMES_IN_MESSAGE = 20
+
+
+class InputError(MLError):
+    """A prediction request does not match the model's signature.
+
+    ``errors`` lists every problem as ``{"instance": int | None, "field": str |
+    None, "message": str}`` (``instance`` is None for problems with the request
+    as a whole, ``field`` None for problems with a whole instance).
+    """
+
+    code = "bad_input"
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        self.errors = list(errors)
+        first = self.errors[0]["message"] if self.errors else "Invalid instances."
+        more = len(self.errors) - 1
+        message = first if more <= 0 else f"{first} (and {more} more problem{'s' if more > 1 else ''})"
+        field = self.errors[0]["field"] if len(self.errors) == 1 else None
+        super().__init__(message, field=field)
+
+
+# --- validation -------------------------------------------------------------------------------------------
+
+
+class _FeatureSpec:
+    """Signature entry reduced to what validation needs."""
+
+    __slots__ = ("name", "numeric", "nullable")
+
+    def __init__(self, name: str, numeric: bool, nullable: bool):
+        self.name = name
+        self.numeric = numeric
+        self.nullable = nullable
+
+
+class _CompiledSignature:
+    """A signature list prepared once: feature specs, the name set and the message listing names."""
+
+    __slots__ = ("features", "names", "name_set", "expected")
+
+    def __init__(self, signature: Sequence[Mapping[str, Any]]):
+        if not isinstance(signature, Sequence) or isinstance(signature, str | bytes) or not signature:
+            raise MLError("The model has no usable signature (a list of features).", field="signature")
+        features = []
+        for item in signature:
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                raise MLError("Each signature entry must have a 'name'.", field="signature")
+            role = item.get("role")
+            if role not in NUMERIC_ROLES and role not in CATEGORICAL_ROLES:
+                raise MLError(f"Signature feature {item['name']!r} has unknown role {role!r}.", field="signature")
+            features.append(_FeatureSpec(item["name"], role in NUMERIC_ROLES, item.get("nullable") is True))
+        self.features = tuple(features)
+        self.names = tuple(f.name for f in features)
+        if len(set(self.names)) != len(self.names):
+            raise MLError("The signature lists a feature twice.", field="signature")
+        self.name_set = frozenset(self.names)
+        shown = ", ".join(self.names[:_MAX_NAMES_IN_MESSAGE])
+        if len(self.names) > _MAX_NAMES_IN_MESSAGE:
+            shown += f", … ({len(self.names)} in all)"
+        self.expected = shown
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _value_problem(spec: _FeatureSpec, value: Any) -> str | None:
+    """Message for a bad value of one feature, or None when it is acceptable."""
+    kind = type(value)
+    if spec.numeric:
+        if kind is float:
+            if value - value == 0.0 or spec.nullable:  # finite, or NaN/inf where null is allowed
+                return None
+            return (
+                f"'{spec.name}' is {value!r}, which counts as a missing value, and this feature "
+                "does not allow missing values."
+            )
+        if kind is int:
+            if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+                return None
+            try:
+                float(value)
+            except OverflowError:
+                return f"'{spec.name}' is out of range for a floating-point number."
+            return None
+        if value is None:
+            return None if spec.nullable else _null_message(spec.name)
+        if isinstance(value, bool):
+            return f"'{spec.name}' must be a number, got a boolean ({str(value).lower()})."
+        if isinstance(value, str):
+            return (
+                f"'{spec.name}' must be a JSON number, got the string {value[:40]!r} "
+                "(send numbers unquoted)."
+            )
+        if isinstance(value, int | float):  # int/float subclasses other than bool
+            return _value_problem(spec, float(value))
+        return f"'{spec.name}' must be a number, got {_json_type(value)}."
+    if kind is str or kind is bool or kind is int:
+        return None
+    if kind is float:
+        if value - value == 0.0:
+            return None
+        if value != value:  # NaN: treated as missing, like the pipeline does
+            return None if spec.nullable else _null_message(spec.name)
+        return f"'{spec.name}' must be a string, number or boolean; {value!r} is not a valid category."
+    if value is None:
+        return None if spec.nullable else _null_message(spec.name)
+    if isinstance(value, str | bool | int):
+        return None
+    return f"'{spec.name}' must be a string, number or boolean, got {_json_type(value)}."
+
+
+def _null_message(name: str) -> str:
+    return (
+        f"'{name}' must not be null: the model's signature does not allow missing values for "
+        "this feature."
+    )
+
+
+def _validate(instances: Any, sig: _CompiledSignature, max_instances: int) -> None:
+    if not isinstance(instances, list):
+        raise InputError([{
+            "instance": None,
+            "field": None,
+            "message": f"'instances' must be a list of objects, got {_json_type(instances)}.",
+        }])  # fmt: skip
+    if not instances:
+        raise InputError([
+            {"instance": None, "field": None, "message": "'instances' is empty: send at least one instance."}
+        ])  # fmt: skip
+    if len(instances) > max_instances:
+        raise InputError([{
+            "instance": None,
+            "field": None,
+            "message": f"Too many instances: {len(instances)}; at most {max_instances} per request.",
+        }])  # fmt: skip
+    errors: list[dict[str, Any]] = []
+    features, name_set = sig.features, sig.name_set
+    for i, inst in enumerate(instances):
+        if not isinstance(inst, dict):
+            errors.append({
+                "instance": i,
+                "field": None,
+                "message": f"Instance {i} must be an object mapping feature names to values, "
+                f"got {_json_type(inst)}.",
+            })  # fmt: skip
+            continue
+        if inst.keys() != name_set:
+            for key in inst:
+                if key not in name_set:
+                    errors.append({
+                        "instance": i,
+                        "field": str(key),
+                        "message": f"Unknown feature {str(key)!r}; the model expects: {sig.expected}.",
+                    })  # fmt: skip
+        for spec in features:
+            try:
+                value = inst[spec.name]
+            except KeyError:
+                errors.append({"instance": i, "field": spec.name, "message": f"Missing feature '{spec.name}'."})
+                continue
+            problem = _value_problem(spec, value)
+            if problem is not None:
+                errors.append({"instance": i, "field": spec.name, "message": problem})
+    if errors:
+        raise InputError(errors)
+
+
+def validate_instances(instances: Any, signature: Sequence[Mapping[str, Any]], *, max_instances: int) -> None:
+    """Check a prediction request against a run's signature; raise ``InputError`` listing every problem.
+
+    See the module docstring for the contract (types, nulls, unseen categories).
+    ``CompiledPredictor.validate`` does the same with the signature prepared once.
+    """
+    _validate(instances, _CompiledSignature(signature), max_instances)
+
+
+# --- compiled predictor -----------------------------------------------------------------------------------
+
+
+class _NeedsPipeline(Exception):
+    """This request holds something the compiled path cannot reproduce exactly; use the pipeline."""
+
+
+def _tuple_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple]:
+    if len(names) == 1:
+        name = names[0]
+        return lambda d: (d[name],)
+    return operator.itemgetter(*names)
+
+
+def _is_nan_value(x: Any) -> bool:
+    return isinstance(x, float) and x != x
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Exact equality of two prediction results (labels, floats, probability arrays)."""
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
+        return False
+    if a.dtype.kind == "f":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+class CompiledPredictor:
+    """Fast, thread-safe predictions for a fitted ``build_pipeline`` pipeline (see the module docstring).
+
+    Attributes: ``fast`` (compiled numpy path in use), ``path`` ("compiled" or
+    "pipeline"), ``kernel`` (how the final estimator is called: "forest",
+    "hist_gradient_boosting", "estimator" or "pipeline"), ``fallback_reason``,
+    ``feature_names``, ``task_type`` ("classification"/"regression"),
+    ``classes`` (class labels as strings, or None) and ``n_columns`` (width of
+    the model's input matrix; None on the pipeline path).
+    """
+
+    fast: bool
+    path: str
+    kernel: str
+    fallback_reason: str | None
+
+    def __init__(self, pipeline: Pipeline, signature: Sequence[Mapping[str, Any]]):
+        """Generic (pipeline) predictor; use ``from_pipeline`` to get the compiled one when possible."""
+        self.pipeline = pipeline
+        self.signature = _CompiledSignature(signature)
+        self.feature_names = self.signature.names
+        estimator = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
+        self.estimator = estimator
+        classes = getattr(estimator, "classes_", None)
+        self.task_type = "classification" if classes is not None else "regression"
+        self.classes: tuple[str, ...] | None = (
+            tuple(str(c) for c in np.asarray(classes).tolist()) if classes is not None else None
+        )
+        self._has_proba = classes is not None and hasattr(estimator, "predict_proba")
+        self.fast = False
+        self.path = "pipeline"
+        self.kernel = "pipeline"
+        self.fallback_reason = "not compiled"
+        self.n_columns: int | None = None
+
+    # construction -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pipeline(
+        cls, pipeline: Pipeline, signature: Sequence[Mapping[str, Any]], *, verify: bool = True
+    ) -> CompiledPredictor:
+        """Compile ``pipeline`` (fitted by ``run_training``); fall back to the generic path if unsure.
+
+        With ``verify`` (default) the compiled path must reproduce the pipeline
+        exactly on probe rows, or the generic path is used. Costs a few
+        milliseconds once (plus one pipeline prediction of ~10 rows).
+        """
+        self = cls(pipeline, signature)
+        try:
+            self._compile()
+        except _Unsupported as exc:
+            self.fallback_reason = str(exc)
+            return self
+        self.fast, self.path, self.fallback_reason = True, "compiled", None
+        if not verify:
+            return self
+        try:
+            probe = self._probe_instances()
+            expected = self._predict_pipeline(probe)
+            expected_one = self._predict_pipeline(probe[:1])
+        except Exception as exc:  # the pipeline itself cannot score probes: nothing to compare with
+            self._use_pipeline(f"verification could not run the pipeline: {exc!r}")
+            return self
+        try:
+            X, X_one = self._transform_fast(probe), self._transform_fast(probe[:1])
+            same_matrix = _same(X, self.pipeline[:-1].transform(self._frame(probe)))
+        except Exception as exc:
+            self._use_pipeline(f"the compiled transform failed on probe rows: {exc!r}")
+            return self
+        if not same_matrix:
+            self._use_pipeline("the compiled transform did not reproduce the preprocessing exactly")
+            return self
+        for kernel in dict.fromkeys((self.kernel, "estimator")):
+            self.kernel = kernel
+            try:
+                got, got_one = self._call_estimator(X), self._call_estimator(X_one)
+            except Exception:
+                continue
+            if all(_same(g, e) for g, e in zip(got + got_one, expected + expected_one, strict=True)):
+                return self
+        self._use_pipeline("the compiled path did not reproduce the pipeline's output exactly on probe rows")
+        return self
+
+    def _use_pipeline(self, reason: str) -> None:
+        self.fast, self.path, self.kernel, self.fallback_reason = False, "pipeline", "pipeline", reason
+        self.n_columns = None
+
+    def _compile(self) -> None:
+        pipe = self.pipeline
+        if not isinstance(pipe, Pipeline) or len(pipe.steps) != 2:
+            raise _Unsupported("not a two-step (preprocess, model) Pipeline")
+        preprocess, estimator = pipe.steps[0][1], pipe.steps[1][1]
+        if type(preprocess) is not ColumnTransformer or not hasattr(preprocess, "transformers_"):
+            raise _Unsupported("first step is not a fitted ColumnTransformer")
+        if getattr(preprocess, "sparse_output_", False):
+            raise _Unsupported("ColumnTransformer produces sparse output")
+        if (getattr(preprocess, "_sklearn_output_config", None) or {}).get("transform") not in (None, "default"):
+            raise _Unsupported("ColumnTransformer has a non-default set_output")
+        if hasattr(estimator, "feature_names_in_"):
+            raise _Unsupported("the model was fitted with feature names")
+        if not hasattr(estimator, "predict"):
+            raise _Unsupported("the final step has no predict")
+        numeric: list[tuple[str, Pipeline]] = []
+        categorical: list[tuple[str, Pipeline]] = []
+        order: list[str] = []
+        for name, trans, columns in preprocess.transformers_:
+            if isinstance(trans, str):
+                if trans == "drop" or len(_as_list(columns)) == 0:
+                    continue
+                raise _Unsupported(f"transformer {name!r} is {trans!r}")
+            cols = _as_list(columns)
+            if not cols:
+                continue
+            if not all(isinstance(c, str) and c in self.signature.name_set for c in cols):
+                raise _Unsupported(f"transformer {name!r} uses columns not in the signature")
+            kind = _branch_kind(trans)
+            (numeric if kind == "numeric" else categorical).append((cols, trans))
+            order.append(kind)
+        if not numeric and not categorical:
+            raise _Unsupported("no transformers")
+        if order != sorted(order, key=lambda k: k != "numeric"):  # our layout: numeric blocks first
+            raise _Unsupported("numeric and categorical blocks are interleaved")
+        if len(numeric) > 1 or len(categorical) > 1:
+            raise _Unsupported("more than one block per kind")
+
+        width = 0
+        self._num_names: tuple[str, ...] = ()
+        self._num_getter = None
+        if numeric:
+            cols, branch = numeric[0]
+            imputer, scaler = branch.steps[1][1], branch.steps[2][1]
+            stats = np.asarray(imputer.statistics_, dtype=float)
+            keep = None if imputer.keep_empty_features else ~np.isnan(stats)
+            if keep is not None and keep.all():
+                keep = None
+            fill = stats if keep is None else stats[keep]
+            if keep is not None and not keep.any():
+                raise _Unsupported("every numeric column was dropped by the imputer")
+            n_num = fill.shape[0]
+            self._num_names = tuple(cols)
+            self._num_getter = _tuple_getter(cols)
+            self._num_keep = None if keep is None else np.flatnonzero(keep)
+            self._num_fill = fill.copy()
+            self._num_mean = np.asarray(scaler.mean_, dtype=float).copy() if scaler.with_mean else None
+            self._num_scale = np.asarray(scaler.scale_, dtype=float).copy() if scaler.with_std else None
+            for arr in (self._num_mean, self._num_scale):
+                if arr is not None and arr.shape != (n_num,):
+                    raise _Unsupported("scaler and imputer disagree on the number of columns")
+            width = n_num
+        self._n_num = width
+
+        self._cat_names: tuple[str, ...] = ()
+        self._cat_getter = None
+        self._cat_lookups: tuple[dict[str, int], ...] = ()
+        self._cat_fills: tuple[int | None, ...] = ()
+        if categorical:
+            cols, branch = categorical[0]
+            imputer, encoder = branch.steps[1][1], branch.steps[2][1]
+            stats = np.asarray(imputer.statistics_, dtype=object)
+            if imputer.keep_empty_features:
+                raise _Unsupported("categorical imputer keeps empty features")
+            kept = [j for j, s in enumerate(stats.tolist()) if not _is_nan_value(s)]
+            if not kept:
+                raise _Unsupported("every categorical column was dropped by the imputer")
+            if len(encoder.categories_) != len(kept):
+                raise _Unsupported("encoder and imputer disagree on the number of columns")
+            lookups, fills = [], []
+            offset = width
+            for j, cats in zip(kept, encoder.categories_, strict=True):
+                values = cats.tolist()
+                if not all(type(v) is str for v in values):
+                    raise _Unsupported("one-hot categories are not all strings")
+                lookup = {v: offset + k for k, v in enumerate(values)}
+                lookups.append(lookup)
+                fills.append(lookup.get(stats[j]) if isinstance(stats[j], str) else None)
+                offset += len(values)
+            self._cat_names = tuple(cols[j] for j in kept)
+            self._cat_getter = _tuple_getter(self._cat_names)
+            self._cat_lookups = tuple(lookups)
+            self._cat_fills = tuple(fills)
+            width = offset
+        self.n_columns = width
+        n_in = getattr(estimator, "n_features_in_", width)
+        if n_in != width:
+            raise _Unsupported(f"the model expects {n_in} columns, the compiled transform gives {width}")
+        self.kernel = _kernel_for(estimator)
+
+    def _probe_instances(self) -> list[dict[str, Any]]:
+        """Rows touching every category, nulls, an unseen category and extreme numbers."""
+        n_rows = max([8] + [len(lk) + 2 for lk in self._cat_lookups])
+        num_index = {name: j for j, name in enumerate(self._num_names)}
+        cat_values = {name: list(lk) for name, lk in zip(self._cat_names, self._cat_lookups, strict=True)}
+        factors = (0.0, 1.0, -1.5, 3.25, -40.0, 1e6, 0.5, -0.25)
+        rows = []
+        for i in range(n_rows):
+            row: dict[str, Any] = {}
+            for name in self.feature_names:
+                if name in cat_values:
+                    cats = cat_values[name]
+                    k = i % (len(cats) + 2)
+                    row[name] = cats[k] if k < len(cats) else (None if k == len(cats) else "__unseen__")
+                elif name in num_index and self._num_keep is None:
+                    j = num_index[name]
+                    if i % 5 == 4:
+                        row[name] = None
+                    else:
+                        mean = 0.0 if self._num_mean is None else float(self._num_mean[j])
+                        scale = 1.0 if self._num_scale is None else float(self._num_scale[j])
+                        value = mean + factors[(i + j) % len(factors)] * scale
+                        row[name] = round(value) if i % 5 == 3 and math.isfinite(value) else value
+                else:
+                    row[name] = None if i % 3 == 0 else float(i)
+            rows.append(row)
+        return rows
+
+    # prediction -----------------------------------------------------------------------------------------
+
+    def validate(self, instances: Any, *, max_instances: int) -> None:
+        """``validate_instances`` against this model's signature (prepared once)."""
+        _validate(instances, self.signature, max_instances)
+
+    def transform_rows(self, instances: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The float matrix the final estimator sees (C-contiguous, one row per instance)."""
+        if self.fast:
+            try:
+                return self._transform_fast(instances)
+            except (_NeedsPipeline, KeyError, TypeError, ValueError, OverflowError):
+                pass
+        return np.ascontiguousarray(self.pipeline[:-1].transform(self._frame(instances)))
+
+    def predict(self, instances: Sequence[Mapping[str, Any]]) -> tuple[list, list[dict[str, float]] | None]:
+        """Predictions and (for classifiers) per-instance ``{class: probability}`` dicts.
+
+        Classification labels are strings; regression values Python floats.
+        Expects instances that passed ``validate`` (others are still answered
+        exactly, through the pipeline, as far as the pipeline accepts them).
+        """
+        labels, proba = self._predict_arrays(instances)
+        predictions = labels.tolist()
+        if proba is None:
+            return predictions, None
+        classes = self.classes
+        return predictions, [dict(zip(classes, row, strict=True)) for row in proba.tolist()]
+
+    def _predict_arrays(self, instances: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.fast:
+            try:
+                X = self._transform_fast(instances)
+            except (_NeedsPipeline, KeyError, TypeError, ValueError, OverflowError):
+                return self._predict_pipeline(instances)
+            return self._call_estimator(X)
+        return self._predict_pipeline(instances)
+
+    def _frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        return pd.DataFrame(list(instances), columns=list(self.feature_names))
+
+    def _predict_pipeline(self, instances: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+        frame = self._frame(instances)
+        labels = np.asarray(self.pipeline.predict(frame))
+        proba = np.asarray(self.pipeline.predict_proba(frame), dtype=float) if self._has_proba else None
+        return labels, proba
+
+    def _transform_fast(self, instances: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        n = len(instances)
+        width = self.n_columns
+        out = np.zeros((n, width), dtype=np.float64)
+        if self._num_getter is not None:
+            getter = self._num_getter
+            rows = [getter(inst) for inst in instances]
+            num = np.array(rows)
+            kind = num.dtype.kind
+            if kind != "f":
+                if kind in "iu":
+                    num = num.astype(np.float64)
+                elif kind == "O" and not any(type(v) is str or type(v) is bool for v in num.flat):
+                    num = np.array(rows, dtype=np.float64)  # None → NaN; ints too large for int64
+                else:  # text or booleans: outside the contract, let pandas decide what they mean
+                    raise _NeedsPipeline
+            if num.shape != (n, len(self._num_names)):
+                raise _NeedsPipeline
+            if self._num_keep is not None:
+                num = num[:, self._num_keep]
+            missing = ~np.isfinite(num)
+            if missing.any():
+                num = np.where(missing, self._num_fill, num)
+            if self._num_mean is not None:
+                num -= self._num_mean
+            if self._num_scale is not None:
+                num /= self._num_scale
+            out[:, : self._n_num] = num
+        if self._cat_getter is not None:
+            getter = self._cat_getter
+            lookups_fills = tuple(zip(self._cat_lookups, self._cat_fills, strict=True))
+            positions: list[int] = []
+            append = positions.append
+            base = 0
+            for inst in instances:
+                for (lookup, fill), value in zip(lookups_fills, getter(inst), strict=True):
+                    if type(value) is str:
+                        col = lookup.get(value)
+                    elif value is None:
+                        col = fill
+                    else:
+                        col = _nonstr_column(lookup, fill, value)
+                    if col is not None:
+                        append(base + col)
+                base += width
+            if positions:
+                out.ravel()[positions] = 1.0
+        return out
+
+    def _call_estimator(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        est = self.estimator
+        kernel = self.kernel
+        if kernel == "forest":
+            X32 = np.asarray(X, dtype=np.float32)
+            trees = est.estimators_
+            if self.classes is None:
+                y = np.zeros(X.shape[0], dtype=np.float64)
+                for tree in trees:
+                    y += tree.tree_.predict(X32)[:, 0]
+                y /= len(trees)
+                return y, None
+            n_classes = est.n_classes_
+            proba = np.zeros((X.shape[0], n_classes), dtype=np.float64)
+            for tree in trees:
+                proba += tree.tree_.predict(X32)[:, :n_classes]
+            proba /= len(trees)
+            return est.classes_.take(np.argmax(proba, axis=1), axis=0), proba
+        if kernel == "hist_gradient_boosting":
+            raw = est._raw_predict(X, n_threads=1)
+            if self.classes is None:
+                return est._loss.link.inverse(raw.ravel()), None
+            proba = est._loss.predict_proba(raw)
+            if raw.shape[1] == 1:
+                encoded = (raw.ravel() > 0).astype(int)
+            else:
+                encoded = np.argmax(raw, axis=1)
+            return est.classes_[encoded], proba
+        if kernel == "logistic":
+            # LogisticRegression.predict and predict_proba both start from decision_function: call it once.
+            scores = est.decision_function(X)
+            if scores.ndim == 1:
+                labels = est.classes_.take((scores > 0).astype(int), axis=0)
+                positive = special.expit(scores)
+                return labels, np.stack([1 - positive, positive], axis=1)
+            labels = est.classes_.take(np.argmax(scores, axis=1), axis=0)
+            return labels, softmax(scores, copy=False)
+        labels = np.asarray(est.predict(X))
+        proba = np.asarray(est.predict_proba(X), dtype=float) if self._has_proba else None
+        return labels, proba
+
+
+class _Unsupported(Exception):
+    """The pipeline's structure is not the one the compiler knows."""
+
+
+def _as_list(columns: Any) -> list:
+    if isinstance(columns, str):
+        return [columns]
+    if isinstance(columns, slice) or callable(columns):
+        raise _Unsupported("ColumnTransformer columns are not given by name")
+    return list(np.asarray(columns, dtype=object).tolist()) if not isinstance(columns, list) else columns
+
+
+def _branch_kind(trans: Any) -> str:
+    """"numeric" or "categorical" when ``trans`` is exactly one of build_pipeline's branches."""
+    if type(trans) is not Pipeline or len(trans.steps) != 3:
+        raise _Unsupported(f"unexpected transformer {type(trans).__name__}")
+    cast, imputer, last = (step for _, step in trans.steps)
+    if type(cast) is not FunctionTransformer or cast.kw_args or type(imputer) is not SimpleImputer:
+        raise _Unsupported("unexpected branch steps")
+    if imputer.add_indicator or not _is_nan_value(imputer.missing_values):
+        raise _Unsupported("imputer with indicator or non-NaN missing_values")
+    if cast.func is _as_float_frame and imputer.strategy == "median" and type(last) is StandardScaler:
+        if not hasattr(last, "scale_") and last.with_std:
+            raise _Unsupported("scaler not fitted")
+        return "numeric"
+    if cast.func is _as_str_frame and imputer.strategy == "most_frequent" and type(last) is OneHotEncoder:
+        if (
+            last.drop_idx_ is not None
+            or getattr(last, "_infrequent_enabled", False)
+            or last.handle_unknown not in ("ignore", "infrequent_if_exist")
+            or last.sparse_output
+            or np.dtype(last.dtype) != np.float64
+        ):
+            raise _Unsupported("one-hot encoder with drop, infrequent categories, sparse or non-float output")
+        return "categorical"
+    raise _Unsupported("unexpected branch configuration")
+
+
+def _kernel_for(estimator: Any) -> str:
+    kind = type(estimator)
+    if kind in (RandomForestClassifier, RandomForestRegressor):
+        if getattr(estimator, "n_outputs_", 1) == 1 and estimator.n_jobs in (None, 1):
+            return "forest"
+    if kind is LogisticRegression and hasattr(estimator, "decision_function"):
+        return "logistic"
+    if kind in (HistGradientBoostingClassifier, HistGradientBoostingRegressor):
+        if hasattr(estimator, "_raw_predict") and hasattr(estimator, "_loss"):
+            return "hist_gradient_boosting"
+    return "estimator"
+
+
+def _nonstr_column(lookup: dict[str, int], fill: int | None, value: Any) -> int | None:
+    """One-hot column of a non-string categorical value, labelled as ``train._label_str`` does."""
+    kind = type(value)
+    if kind is bool:
+        return lookup.get("True" if value else "False")
+    if kind is float:
+        if value != value:
+            return fill
+        if value.is_integer():
+            return lookup.get(str(int(value)))
+        if math.isinf(value):
+            return lookup.get(str(value))
+        return lookup.get(repr(value))
+    if kind is int:
+        if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+            return lookup.get(str(value))
+        raise _NeedsPipeline  # pandas may store it in a float column, changing its text
+    raise _NeedsPipeline

@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from .models import ModelVersion, PromotionRequest, RegisteredModel, StageTransition
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(admin.ModelAdmin):
+    list_display = ("name", "task_type", "primary_metric", "threshold_metric", "threshold_value", "max_regression",
+                    "require_staging_first", "allow_override", "updated_at")
+    list_filter = ("task_type", "allow_override", "require_staging_first")
+    search_fields = ("name", "description")
+    fieldsets = (
+        (None, {"fields": ("name", "description", "owner", "task_type", "primary_metric")}),
+        ("Gate policy", {"fields": ("threshold_metric", "threshold_value", "max_regression",
+                                    "require_staging_first", "allow_override")}),
+    )
+    readonly_fields = ("task_type", "primary_metric")
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "stage", "run", "created_by", "created_at")
+    list_filter = ("stage", "model")
+    search_fields = ("model__name", "artifact_sha256")
+    list_select_related = ("model", "run__experiment", "created_by")
+    readonly_fields = ("model", "version", "run", "artifact_name", "artifact_sha256", "signature", "metrics",
+                       "classes", "stage", "created_by", "created_at", "stage_changed_at")
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "target_stage", "status", "requested_by", "decided_by", "created_at")
+    list_filter = ("status", "target_stage")
+    list_select_related = ("model_version__model", "requested_by", "decided_by")
+    readonly_fields = [f.name for f in PromotionRequest._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(StageTransition)
+class StageTransitionAdmin(admin.ModelAdmin):
+    list_display = ("model_version", "from_stage", "to_stage", "actor", "created_at")
+    list_filter = ("to_stage",)
+    list_select_related = ("model_version__model", "actor")
+    readonly_fields = [f.name for f in StageTransition._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

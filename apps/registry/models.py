@@ -1,0 +1,177 @@
+"""The model registry: models, their versions and stages, and governed promotions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.models import Job
+from apps.experiments.models import Run
+from apps.ml.metrics import METRICS
+
+
+class Stage(models.TextChoices):
+    NONE = "none", "None"
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+
+
+PROMOTION_TARGETS = (Stage.STAGING, Stage.PRODUCTION)
+
+
+class RegisteredModel(models.Model):
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    task_type = models.CharField(max_length=20)
+    primary_metric = models.CharField(max_length=20)
+    # Gate policy, set by admins (defaults chosen at registration, see services.default_policy).
+    threshold_metric = models.CharField(max_length=20, help_text="Metric that must meet the threshold (gate 1).")
+    threshold_value = models.FloatField(help_text="Gate 1: the holdout value the threshold metric must reach.")
+    max_regression = models.FloatField(
+        default=0.02, help_text="Gate 2: how much worse than the champion (in metric units) a challenger may be."
+    )
+    require_staging_first = models.BooleanField(default=True, help_text="Gate 5: production only after staging.")
+    allow_override = models.BooleanField(
+        default=True, help_text="May an analyst approve a request whose gates failed, with a written reason?"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="registered_model_name_unique_ci")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:model", args=[self.pk])
+
+    @property
+    def threshold_higher_is_better(self) -> bool:
+        return METRICS.get(self.threshold_metric, {}).get("higher_is_better", True)
+
+
+class ModelVersion(models.Model):
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    run = models.ForeignKey(Run, on_delete=models.PROTECT, related_name="model_versions")
+    artifact_name = models.CharField(max_length=300)
+    artifact_sha256 = models.CharField(max_length=64)
+    signature = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict)
+    classes = models.JSONField(default=list, blank=True)
+    stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.NONE, db_index=True)
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    stage_changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "version"], name="model_version_number_unique"),
+            # At most one production (and one staging) version per model, enforced by the database.
+            models.UniqueConstraint(
+                fields=["model"], condition=models.Q(stage="production"), name="one_production_version_per_model"
+            ),
+            models.UniqueConstraint(
+                fields=["model"], condition=models.Q(stage="staging"), name="one_staging_version_per_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} v{self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:version", args=[self.pk])
+
+    @property
+    def primary_value(self):
+        return (self.metrics or {}).get(self.model.primary_metric)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.signature]
+
+
+class StageTransition(models.Model):
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="transitions")
+    from_stage = models.CharField(max_length=12, choices=Stage.choices)
+    to_stage = models.CharField(max_length=12, choices=Stage.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    promotion = models.ForeignKey(
+        "PromotionRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="transitions"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model_version}: {self.from_stage} → {self.to_stage}"
+
+
+class PromotionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class PromotionRequest(models.Model):
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="promotions")
+    target_stage = models.CharField(max_length=12, choices=[(s.value, s.label) for s in PROMOTION_TARGETS])
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=PromotionStatus.choices, default=PromotionStatus.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    champion = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The target stage's version when the request was opened (the gates compare against it).",
+    )
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    gates = models.JSONField(default=list, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    override_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "target_stage"],
+                condition=models.Q(status="pending"),
+                name="one_pending_request_per_version_and_stage",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} → {self.target_stage} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("registry:promotion", args=[self.pk])
+
+    @property
+    def gates_done(self) -> bool:
+        return bool(self.gates) and self.job is not None and self.job.is_finished
+
+    @property
+    def gates_passed(self) -> bool | None:
+        if not self.gates:
+            return None
+        return all(g["passed"] for g in self.gates)
+
+    @property
+    def failed_gates(self) -> list[dict]:
+        return [g for g in self.gates or [] if not g["passed"]]

@@ -1,0 +1,346 @@
+"""Registry workflows: register a run, request a promotion (gates run as a job), approve
+or reject it under the four-eyes rule, and answer what was in production when."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from apps.core import roles
+from apps.core.api_errors import Conflict
+from apps.core.jobs import JobContext, JobFailed
+from apps.core.services import audit_record, job_create
+from apps.datasets.services import load_version_frame
+from apps.experiments.models import Run
+from apps.ml import gates as G
+from apps.ml.errors import ArtifactError
+from apps.ml.metrics import METRICS
+from apps.ml.persist import load_pipeline
+from apps.ml.train import TrainingSpec
+
+from .models import (
+    PROMOTION_TARGETS,
+    ModelVersion,
+    PromotionRequest,
+    PromotionStatus,
+    RegisteredModel,
+    Stage,
+    StageTransition,
+)
+
+logger = logging.getLogger(__name__)
+
+GATES_JOB = "registry.evaluate_gates"
+
+
+def default_policy(task_type: str, primary_metric: str) -> dict:
+    """Sensible gate defaults: 0.7 on a higher-is-better primary metric, else R² ≥ 0.5 or ROC AUC ≥ 0.7."""
+    if METRICS.get(primary_metric, {}).get("higher_is_better", True):
+        return {"threshold_metric": primary_metric, "threshold_value": 0.7}
+    if task_type == "regression":
+        return {"threshold_metric": "r2", "threshold_value": 0.5}
+    return {"threshold_metric": "roc_auc", "threshold_value": 0.7}
+
+
+def model_version_register(*, user, run: Run, model_name: str, description: str = "") -> ModelVersion:
+    roles.require(user, "register_model")
+    model_name = (model_name or "").strip()
+    if not model_name:
+        raise ValidationError({"model_name": "Name the model this run becomes a version of."})
+    if len(model_name) > 100:
+        raise ValidationError({"model_name": "A model name has at most 100 characters."})
+    if run.parent_id:
+        raise ValidationError({"run": "A grid-search trial has no artifact; register its parent run."})
+    if run.status != "succeeded" or not run.artifact_sha256:
+        raise ValidationError({"run": f"Run #{run.number} has not finished training successfully ({run.status})."})
+    experiment = run.experiment
+    with transaction.atomic():
+        model = RegisteredModel.objects.select_for_update().annotate(lname=Lower("name")).filter(
+            lname=model_name.lower()).first()
+        if model is None:
+            try:
+                with transaction.atomic():
+                    model = RegisteredModel.objects.create(
+                        name=model_name, owner=user, task_type=experiment.task_type,
+                        primary_metric=experiment.primary_metric,
+                        description=experiment.description,
+                        **default_policy(experiment.task_type, experiment.primary_metric),
+                    )
+            except IntegrityError:
+                raise Conflict(f"The model {model_name!r} was just created by someone else; try again.") from None
+            audit_record(actor=user, action="model.create", obj=model, after={"name": model.name})
+        elif model.task_type != experiment.task_type:
+            raise ValidationError(
+                {"model_name": f"{model.name!r} is a {model.task_type} model; run #{run.number} is {experiment.task_type}."}
+            )
+        existing = model.versions.filter(run=run).first()
+        if existing is not None:
+            raise Conflict(f"Run #{run.number} is already registered as {existing}.")
+        number = (model.versions.aggregate(n=Max("version"))["n"] or 0) + 1
+        version = ModelVersion.objects.create(
+            model=model, version=number, run=run, artifact_name=run.artifact.name,
+            artifact_sha256=run.artifact_sha256, signature=run.signature, metrics=run.metrics,
+            classes=run.classes, description=(description or "").strip(), created_by=user,
+        )
+        RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+        audit_record(actor=user, action="model_version.register", obj=version,
+                     after={"run": run.pk, "artifact_sha256": run.artifact_sha256})
+    return version
+
+
+def current_in_stage(model: RegisteredModel, stage: str) -> ModelVersion | None:
+    return model.versions.filter(stage=stage).first()
+
+
+def _analyst_emails(exclude_user) -> list[str]:
+    User = get_user_model()
+    users = User.objects.filter(groups__name=roles.ANALYST, is_active=True).exclude(email="")
+    if exclude_user is not None and getattr(exclude_user, "pk", None):
+        users = users.exclude(pk=exclude_user.pk)
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def _notify_analysts(promotion_id: int) -> None:
+    request = PromotionRequest.objects.select_related("model_version__model", "requested_by").get(pk=promotion_id)
+    recipients = _analyst_emails(request.requested_by)
+    if not recipients:
+        return
+    who = request.requested_by.get_username() if request.requested_by else "the system"
+    try:
+        send_mail(
+            subject=f"[MLOps] Approval requested: {request.model_version} → {request.target_stage}",
+            message=(
+                f"{who} asks to promote {request.model_version} to {request.target_stage}.\n\n"
+                f"Reason: {request.reason}\n\nReview the evidence and decide: {request.get_absolute_url()}\n"
+            ),
+            from_email=None,
+            recipient_list=recipients,
+        )
+    except Exception:  # mail trouble must not undo the request; it is logged and visible in the queue
+        logger.exception("could not email analysts about a promotion request", extra={"promotion": promotion_id})
+
+
+def promotion_request(*, user, version: ModelVersion, target_stage: str, reason: str,
+                      check_permission: bool = True) -> PromotionRequest:
+    if check_permission:
+        roles.require(user, "request_promotion")
+    if target_stage not in [s.value for s in PROMOTION_TARGETS]:
+        raise ValidationError({"target_stage": f"Unknown target stage {target_stage!r}; use staging or production."})
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise ValidationError({"reason": "Say why this version should be promoted (at least 5 characters)."})
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+        if version.stage == Stage.ARCHIVED:
+            raise ValidationError({"model_version": f"{version} is archived and cannot be promoted."})
+        if version.stage == target_stage:
+            raise ValidationError({"target_stage": f"{version} is already in {target_stage}."})
+        if target_stage == Stage.STAGING and version.stage == Stage.PRODUCTION:
+            raise ValidationError({"target_stage": f"{version} is in production; it cannot go back to staging."})
+        if PromotionRequest.objects.filter(model_version=version, target_stage=target_stage,
+                                           status=PromotionStatus.PENDING).exists():
+            raise Conflict(f"A request to promote {version} to {target_stage} is already pending.")
+        promotion = PromotionRequest.objects.create(
+            model_version=version, target_stage=target_stage, reason=reason,
+            requested_by=user if getattr(user, "is_authenticated", False) else None,
+            champion=current_in_stage(version.model, target_stage),
+        )
+        promotion.job = job_create(kind=GATES_JOB, created_by=user, target=promotion, message="Waiting to run gates")
+        promotion.save(update_fields=["job"])
+        audit_record(actor=user, action="promotion.request", obj=promotion,
+                     after={"target_stage": target_stage, "reason": reason})
+        transaction.on_commit(lambda: _notify_analysts(promotion.pk))
+    return promotion
+
+
+def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | None = None) -> dict:
+    """Run the five gates and store them, with the champion-vs-challenger evidence."""
+    def progress(p, m):
+        if ctx:
+            ctx.progress(p, m)
+
+    version = promotion.model_version
+    model = version.model
+    run = version.run
+    champion = promotion.champion
+    progress(5, "Checking the threshold")
+    gates = [G.gate_threshold(version.metrics, metric=model.threshold_metric, threshold=model.threshold_value)]
+    evidence: dict = {"challenger": {"label": str(version), "metrics": version.metrics,
+                                     "confusion_matrix": (run.charts or {}).get("confusion_matrix")}}
+    progress(20, "Scoring challenger and champion on the same holdout")
+    if champion is not None:
+        try:
+            frame = load_version_frame(run.dataset_version)
+            spec = TrainingSpec.from_dict(run.spec)
+            challenger_pipe = load_pipeline(_read_artifact(version), expected_sha256=version.artifact_sha256)
+            champion_pipe = load_pipeline(_read_artifact(champion), expected_sha256=champion.artifact_sha256)
+            ours = G.score_on_holdout(challenger_pipe, frame, spec, version.classes)
+            theirs = G.score_on_holdout(champion_pipe, frame, spec, champion.classes)
+            evidence["same_holdout"] = {"dataset_version": run.dataset_version_id, "rows": ours["rows"],
+                                        "challenger": ours, "champion": theirs}
+            evidence["champion"] = {"label": str(champion), "metrics": champion.metrics,
+                                    "confusion_matrix": theirs.get("confusion_matrix")}
+            gates.append(G.gate_champion(
+                metric=model.primary_metric, challenger=ours["metrics"].get(model.primary_metric),
+                champion=theirs["metrics"].get(model.primary_metric), margin=model.max_regression,
+                champion_label=str(champion), rows=ours["rows"],
+            ))
+        except (KeyError, ArtifactError) as exc:
+            gates.append(G.Gate("champion", "Not worse than the current champion on the same holdout", False,
+                                f"Could not score {champion} on the challenger's holdout: {exc}"))
+    else:
+        gates.append(G.gate_champion(metric=model.primary_metric, challenger=None, champion=None,
+                                     margin=model.max_regression, champion_label=None))
+    progress(70, "Checking the signature and the data")
+    gates.append(G.gate_signature(version.signature, champion.signature if champion else None,
+                                  str(champion) if champion else None))
+    data = run.dataset_version
+    gates.append(G.gate_validation(status=data.validation_status, overridden=data.is_overridden,
+                                   version_label=str(data), override_note=data.override_reason))
+    evidence["validation"] = {"dataset_version": data.pk, "label": str(data), "status": data.validation_status,
+                              "overridden": data.is_overridden, "results": (data.validation or {}).get("results", [])}
+    was_in_staging = version.transitions.filter(to_stage=Stage.STAGING).exists()
+    gates.append(G.gate_staging_first(target_stage=promotion.target_stage, was_in_staging=was_in_staging,
+                                      required=model.require_staging_first))
+    rows = [g.to_dict() for g in gates]
+    with transaction.atomic():
+        PromotionRequest.objects.filter(pk=promotion.pk).update(gates=rows, evidence=evidence)
+        audit_record(actor=None, action="promotion.gates", obj=promotion,
+                     after={g["key"]: g["passed"] for g in rows})
+    passed = sum(g["passed"] for g in rows)
+    return {"message": f"{passed} of {len(rows)} gates passed", "gates": rows}
+
+
+def _read_artifact(version: ModelVersion) -> bytes:
+    from django.core.files.storage import default_storage
+
+    try:
+        with default_storage.open(version.artifact_name, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise JobFailed(f"The artifact of {version} is missing from storage.") from None
+
+
+def _set_stage(*, version: ModelVersion, stage: str, actor, reason: str, promotion=None) -> None:
+    before = version.stage
+    version.stage = stage
+    version.stage_changed_at = timezone.now()
+    version.save(update_fields=["stage", "stage_changed_at"])
+    StageTransition.objects.create(model_version=version, from_stage=before, to_stage=stage, actor=actor,
+                                   reason=reason, promotion=promotion)
+    audit_record(actor=actor, action="model_version.stage", obj=version, before={"stage": before},
+                 after={"stage": stage}, note=reason)
+
+
+def _decidable(user, promotion_id: int) -> PromotionRequest:
+    roles.require(user, "decide_promotion", message="Only analysts approve or reject promotion requests.")
+    promotion = (PromotionRequest.objects.select_for_update(of=("self",))
+                 .select_related("model_version__model", "job").get(pk=promotion_id))
+    if promotion.status != PromotionStatus.PENDING:
+        who = promotion.decided_by.get_username() if promotion.decided_by else "someone"
+        raise Conflict(f"This request was already {promotion.status} by {who}.")
+    return promotion
+
+
+def promotion_approve(*, user, promotion: PromotionRequest, comment: str, override_reason: str = "") -> PromotionRequest:
+    comment, override_reason = (comment or "").strip(), (override_reason or "").strip()
+    try:
+        with transaction.atomic():
+            promotion = _decidable(user, promotion.pk)
+            if promotion.requested_by_id == user.pk:
+                raise PermissionDenied(
+                    "You requested this promotion, so you cannot approve it: another analyst must (four-eyes rule)."
+                )
+            if not comment:
+                raise ValidationError({"comment": "Say why you approve (the comment is kept in the history)."})
+            if not promotion.gates_done:
+                raise Conflict("The gates are still running; wait for their results before deciding.")
+            version = promotion.model_version
+            model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+            failed = promotion.failed_gates
+            if failed:
+                names = ", ".join(g["name"] for g in failed)
+                if not model.allow_override:
+                    raise Conflict(f"Gates failed ({names}) and {model.name}'s policy forbids overriding them.")
+                if len(override_reason) < 10:
+                    raise ValidationError({"override_reason": f"Gates failed ({names}): approving needs an override "
+                                                              "reason of at least 10 characters."})
+            current = current_in_stage(model, promotion.target_stage)
+            if (current.pk if current else None) != promotion.champion_id:
+                raise Conflict(
+                    f"{promotion.get_target_stage_display()} changed since this request's gates ran "
+                    f"(now {current or 'empty'}, then {promotion.champion or 'empty'}); request again for fresh evidence."
+                )
+            version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+            if version.stage == Stage.ARCHIVED:
+                raise Conflict(f"{version} was archived meanwhile.")
+            if current is not None:
+                demoted = Stage.ARCHIVED if promotion.target_stage == Stage.PRODUCTION else Stage.NONE
+                _set_stage(version=current, stage=demoted, actor=user, promotion=promotion,
+                           reason=f"Replaced by {version} ({comment})")
+            _set_stage(version=version, stage=promotion.target_stage, actor=user, promotion=promotion, reason=comment)
+            promotion.status = PromotionStatus.APPROVED
+            promotion.decided_by = user
+            promotion.decided_at = timezone.now()
+            promotion.decision_comment = comment
+            promotion.override_reason = override_reason if failed else ""
+            promotion.save(update_fields=["status", "decided_by", "decided_at", "decision_comment", "override_reason"])
+            RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
+            audit_record(actor=user, action="promotion.approve", obj=promotion,
+                         before={"status": "pending"}, after={"status": "approved"}, note=comment)
+            if failed:
+                audit_record(actor=user, action="promotion.override_gates", obj=promotion,
+                             after={"failed_gates": [g["key"] for g in failed]}, note=override_reason)
+    except IntegrityError:
+        # the database's one-version-per-stage constraint caught a concurrent approval
+        raise Conflict("Another version was promoted at the same moment; reload and request again.") from None
+    return promotion
+
+
+def promotion_reject(*, user, promotion: PromotionRequest, comment: str) -> PromotionRequest:
+    comment = (comment or "").strip()
+    with transaction.atomic():
+        promotion = _decidable(user, promotion.pk)
+        if not comment:
+            raise ValidationError({"comment": "Say why you reject it, so the requester can act on it."})
+        promotion.status = PromotionStatus.REJECTED
+        promotion.decided_by = user
+        promotion.decided_at = timezone.now()
+        promotion.decision_comment = comment
+        promotion.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
+        audit_record(actor=user, action="promotion.reject", obj=promotion,
+                     before={"status": "pending"}, after={"status": "rejected"}, note=comment)
+    return promotion
+
+
+def production_at(model: RegisteredModel, when: datetime) -> ModelVersion | None:
+    """The version that was in production at ``when``, replayed from the stage history."""
+    transitions = (StageTransition.objects.filter(model_version__model=model, created_at__lte=when)
+                   .filter(models_q_production()).select_related("model_version").order_by("created_at", "id"))
+    current = None
+    for t in transitions:
+        if t.to_stage == Stage.PRODUCTION:
+            current = t.model_version
+        elif t.from_stage == Stage.PRODUCTION and current is not None and t.model_version_id == current.pk:
+            current = None
+    return current
+
+
+def models_q_production():
+    from django.db.models import Q
+
+    return Q(to_stage=Stage.PRODUCTION) | Q(from_stage=Stage.PRODUCTION)
+
+
+def pending_count_for(user) -> int:
+    if not roles.can(user, "decide_promotion"):
+        return 0
+    return PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(requested_by=user).count()

@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Prefetch
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_POST
+
+from apps.core import charts as core_charts
+from apps.core import roles
+from apps.core.api_errors import Conflict
+from apps.core.views import require_viewer
+from apps.experiments.charts import confusion
+from apps.experiments.models import Run
+from apps.ml.metrics import METRICS
+
+from .models import ModelVersion, PromotionRequest, PromotionStatus, RegisteredModel, Stage, StageTransition
+from .services import (
+    model_version_register,
+    production_at,
+    promotion_approve,
+    promotion_reject,
+    promotion_request,
+)
+
+HTMX_STOP_POLLING = 286
+
+
+def _flat(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        return " ".join(m for ms in exc.message_dict.values() for m in ms)
+    return " ".join(exc.messages)
+
+
+def model_list(request):
+    require_viewer(request)
+    models = RegisteredModel.objects.annotate(version_count=Count("versions")).prefetch_related(
+        Prefetch("versions", queryset=ModelVersion.objects.filter(stage__in=[Stage.PRODUCTION, Stage.STAGING]),
+                 to_attr="live_versions")
+    )
+    rows = []
+    for m in models:
+        live = {v.stage: v for v in m.live_versions}
+        rows.append({"model": m, "production": live.get(Stage.PRODUCTION), "staging": live.get(Stage.STAGING)})
+    return render(request, "registry/list.html", {"rows": rows})
+
+
+def model_detail(request, pk: int):
+    require_viewer(request)
+    model = get_object_or_404(RegisteredModel.objects.select_related("owner"), pk=pk)
+    versions = list(model.versions.select_related("run__experiment", "created_by").order_by("-version"))
+    history = StageTransition.objects.filter(model_version__model=model).select_related(
+        "model_version", "actor", "promotion")[:200]
+    metric = model.primary_metric
+    points = [(f"v{v.version}", v.metrics.get(metric)) for v in sorted(versions, key=lambda v: v.version)]
+    figure = core_charts.lines(
+        [p[0] for p in points], {METRICS.get(metric, {}).get("label", metric): [p[1] for p in points]},
+        title=f"{METRICS.get(metric, {}).get('label', metric)} across versions (holdout)", x_title="version",
+    ) if points else None
+    at_raw = request.GET.get("at", "")
+    at_result = None
+    if at_raw:
+        when = parse_when(at_raw)
+        if when is None:
+            at_result = {"error": f"Not a date: {at_raw!r}; use YYYY-MM-DD or YYYY-MM-DDTHH:MM."}
+        else:
+            at_result = {"when": when, "version": production_at(model, when)}
+    return render(request, "registry/model.html", {
+        "model": model, "versions": versions, "history": history, "figure": figure,
+        "at": at_raw, "at_result": at_result,
+    })
+
+
+def version_detail(request, pk: int):
+    require_viewer(request)
+    version = get_object_or_404(
+        ModelVersion.objects.select_related("model", "run__experiment", "run__dataset_version__dataset", "created_by"),
+        pk=pk,
+    )
+    return render(request, "registry/version.html", {
+        "version": version,
+        "model": version.model,
+        "history": version.transitions.select_related("actor", "promotion"),
+        "promotions": version.promotions.select_related("requested_by", "decided_by"),
+        "can_request": roles.can(request.user, "request_promotion"),
+        "metric_labels": {k: v["label"] for k, v in METRICS.items()},
+    })
+
+
+@require_POST
+def register(request, run_pk: int):
+    run = get_object_or_404(Run.objects.select_related("experiment", "job"), pk=run_pk)
+    try:
+        version = model_version_register(user=request.user, run=run, model_name=request.POST.get("model_name", ""))
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, _flat(exc) if isinstance(exc, ValidationError) else str(exc.detail))
+        return redirect(run)
+    messages.success(request, f"Registered run #{run.number} as {version}.")
+    return redirect(version)
+
+
+@require_POST
+def request_promotion(request, pk: int):
+    version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=pk)
+    try:
+        promotion = promotion_request(user=request.user, version=version,
+                                      target_stage=request.POST.get("target_stage", ""),
+                                      reason=request.POST.get("reason", ""))
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, _flat(exc) if isinstance(exc, ValidationError) else str(exc.detail))
+        return redirect(version)
+    messages.success(request, "Promotion requested; the gates are running and analysts have been notified.")
+    return redirect(promotion)
+
+
+def queue(request):
+    require_viewer(request)
+    status = request.GET.get("status", PromotionStatus.PENDING)
+    promotions = PromotionRequest.objects.select_related(
+        "model_version__model", "requested_by", "decided_by", "job").order_by("-created_at")
+    if status in PromotionStatus.values:
+        promotions = promotions.filter(status=status)
+    return render(request, "registry/queue.html", {
+        "promotions": promotions[:200], "status": status, "statuses": PromotionStatus.choices,
+    })
+
+
+def _promotion_context(request, promotion):
+    evidence = promotion.evidence or {}
+    challenger = evidence.get("challenger", {})
+    champion = evidence.get("champion")
+    same = evidence.get("same_holdout")
+    metric_names = [k for k, v in METRICS.items() if v["task_type"] == promotion.model_version.model.task_type]
+    figure = None
+    if same:
+        figure = core_charts.grouped_bars(
+            [METRICS[m]["label"] for m in metric_names],
+            {f"challenger {challenger.get('label')}": [same["challenger"]["metrics"].get(m) for m in metric_names],
+             f"champion {champion.get('label')}": [same["champion"]["metrics"].get(m) for m in metric_names]},
+            title=f"Champion against challenger on the same {same['rows']} holdout rows",
+        )
+    user = request.user
+    can_decide = roles.can(user, "decide_promotion")
+    return {
+        "promotion": promotion, "version": promotion.model_version, "model": promotion.model_version.model,
+        "challenger": challenger, "champion": champion, "same": same, "metric_names": metric_names,
+        "metric_labels": {k: v["label"] for k, v in METRICS.items()}, "figure": figure,
+        "challenger_cm": confusion((same or {}).get("challenger", {}).get("confusion_matrix")
+                                   or challenger.get("confusion_matrix")),
+        "champion_cm": confusion((same or {}).get("champion", {}).get("confusion_matrix")),
+        "validation": evidence.get("validation"),
+        "can_decide": can_decide and promotion.status == PromotionStatus.PENDING,
+        "own_request": promotion.requested_by_id == user.pk,
+    }
+
+
+def promotion_detail(request, pk: int):
+    require_viewer(request)
+    promotion = get_object_or_404(PromotionRequest.objects.select_related(
+        "model_version__model", "model_version__run", "requested_by", "decided_by", "job", "champion"), pk=pk)
+    if request.htmx and request.htmx.target == "gates":
+        response = render(request, "registry/promotion.html#gates", _promotion_context(request, promotion))
+        if promotion.job and promotion.job.is_finished:
+            response["HX-Refresh"] = "true"
+        return response
+    return render(request, "registry/promotion.html", _promotion_context(request, promotion))
+
+
+def _decide(request, pk: int, approve: bool):
+    promotion = get_object_or_404(PromotionRequest.objects.select_related("model_version__model", "job"), pk=pk)
+    status, error = 200, None
+    try:
+        if approve:
+            promotion_approve(user=request.user, promotion=promotion, comment=request.POST.get("comment", ""),
+                              override_reason=request.POST.get("override_reason", ""))
+        else:
+            promotion_reject(user=request.user, promotion=promotion, comment=request.POST.get("comment", ""))
+    except PermissionDenied as exc:
+        status, error = 403, str(exc)
+    except Conflict as exc:
+        status, error = 409, str(exc.detail)
+    except ValidationError as exc:
+        status, error = 400, _flat(exc)
+    promotion.refresh_from_db()
+    context = _promotion_context(request, promotion) | {"decision_error": error}
+    if request.htmx:
+        response = render(request, "registry/promotion.html#decision", context, status=status)
+        if error is None:
+            response["HX-Trigger"] = "stage-changed"
+        return response
+    if status == 403:
+        raise PermissionDenied(error)
+    if error:
+        messages.error(request, error)
+    return redirect(promotion)
+
+
+@require_POST
+def approve(request, pk: int):
+    return _decide(request, pk, approve=True)
+
+
+@require_POST
+def reject(request, pk: int):
+    return _decide(request, pk, approve=False)
+
+
+def stage_badge(request, pk: int):
+    require_viewer(request)
+    version = get_object_or_404(ModelVersion, pk=pk)
+    return render(request, "registry/_stage_badge.html", {"version": version})
+
+
+def parse_when(raw: str) -> datetime | None:
+    when = parse_datetime(raw) or (parse_datetime(raw + "T23:59:59") if len(raw) == 10 else None)
+    if when is not None and timezone.is_naive(when):
+        when = timezone.make_aware(when)
+    return when
