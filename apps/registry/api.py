@@ -10,7 +10,13 @@ from rest_framework.views import APIView
 from apps.experiments.models import Run
 
 from .models import ModelVersion, PromotionRequest, PromotionStatus, RegisteredModel, StageTransition
-from .services import model_version_register, production_at, promotion_approve, promotion_reject, promotion_request
+from .services import (
+    model_version_register,
+    production_at,
+    promotion_approve,
+    promotion_reject,
+    promotion_request,
+)
 from .views import parse_when
 
 

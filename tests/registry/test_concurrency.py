@@ -44,7 +44,7 @@ def test_concurrent_production_approvals_leave_exactly_one_production_version(
         results.append((response.status_code, response.json()))
         connection.close()
 
-    threads = [threading.Thread(target=approve, args=(u, p)) for u, p in zip((analyst, analyst2), requests)]
+    threads = [threading.Thread(target=approve, args=(u, p)) for u, p in zip((analyst, analyst2), requests, strict=True)]
     for t in threads:
         t.start()
     for t in threads:

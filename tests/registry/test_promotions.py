@@ -133,8 +133,9 @@ def test_production_requires_staging_first_unless_the_policy_says_otherwise(engi
 
 
 def test_nobody_approves_their_own_request(analyst, good_run, engineer):
-    from apps.core.roles import ML_ENGINEER
     from django.contrib.auth.models import Group
+
+    from apps.core.roles import ML_ENGINEER
 
     analyst.groups.add(Group.objects.get(name=ML_ENGINEER))  # an analyst who also requests
     version = register(engineer, good_run)
