@@ -15,6 +15,7 @@ logger = logging.getLogger(__name__)
 DEMO_STEPS: list[str] = [
     "apps.datasets.demo:seed",
     "apps.experiments.demo:seed",
+    "apps.registry.demo:seed",
 ]
 
 

@@ -602,6 +602,7 @@ class CompiledPredictor:
             lookups_fills = tuple(zip(self._cat_lookups, self._cat_fills, strict=True))
             positions: list[int] = []
             append = positions.append
+            saw_other = False
             base = 0
             for inst in instances:
                 for (lookup, fill), value in zip(lookups_fills, getter(inst), strict=True):
@@ -610,13 +611,39 @@ class CompiledPredictor:
                     elif value is None:
                         col = fill
                     else:
+                        saw_other = True
                         col = _nonstr_column(lookup, fill, value)
                     if col is not None:
                         append(base + col)
                 base += width
+            if saw_other and n > 1 and self._bool_number_clash(instances):
+                raise _NeedsPipeline
             if positions:
                 out.ravel()[positions] = 1.0
         return out
+
+    def _bool_number_clash(self, instances: Sequence[Mapping[str, Any]]) -> bool:
+        """Does a categorical column of this batch hold both a boolean and a number equal to 0 or 1?
+
+        The pipeline labels categories with ``pd.factorize``, which treats
+        ``True``/``1``/``1.0`` (and ``False``/``0``/``0.0``) as one value, so
+        in such a batch all of them get the text of whichever came first.
+        Only the pipeline itself reproduces that; single rows are unaffected.
+        """
+        for name in self._cat_names:
+            has_bool = has_number = False
+            for inst in instances:
+                value = inst[name]
+                kind = type(value)
+                if kind is bool:
+                    has_bool = True
+                elif (kind is int or kind is float) and (value == 0 or value == 1):
+                    has_number = True
+                else:
+                    continue
+                if has_bool and has_number:
+                    return True
+        return False
 
     def _call_estimator(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         est = self.estimator
