@@ -4,6 +4,8 @@ from django.urls import path
 
 from apps.core.api import JobDetailApi
 from apps.datasets import api as datasets_api
+from apps.deployments import api as deployments_api
+from apps.deployments.predict import predict
 from apps.experiments import api as experiments_api
 from apps.registry import api as registry_api
 
@@ -29,4 +31,9 @@ urlpatterns = [
     path("promotions/<int:pk>/", registry_api.PromotionDetailApi.as_view(), name="promotion_detail"),
     path("promotions/<int:pk>/approve/", registry_api.PromotionApproveApi.as_view(), name="promotion_approve"),
     path("promotions/<int:pk>/reject/", registry_api.PromotionRejectApi.as_view(), name="promotion_reject"),
+    path("deployments/", deployments_api.DeploymentListApi.as_view(), name="deployment_list"),
+    path("deployments/<int:pk>/", deployments_api.DeploymentDetailApi.as_view(), name="deployment_detail"),
+    path("deployments/<int:pk>/rollback/", deployments_api.DeploymentRollbackApi.as_view(), name="deployment_rollback"),
+    path("predict/<str:model>/<str:environment>/", predict, name="predict"),
+    path("feedback/", deployments_api.FeedbackApi.as_view(), name="feedback"),
 ]

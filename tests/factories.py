@@ -90,3 +90,20 @@ def evaluated(promotion):
     Job.objects.filter(pk=promotion.job_id).update(status="succeeded", progress=100)
     promotion.refresh_from_db()
     return promotion
+
+
+def production_ready_version(engineer, analyst, experiment, algorithm="logistic_regression", params=None,
+                             model_name="served"):
+    """A registered version walked to production through the real approvals (gates overridden if they fail)."""
+    from apps.registry.models import RegisteredModel
+    from apps.registry.services import model_version_register, promotion_approve, promotion_request
+
+    version = model_version_register(user=engineer, run=trained_run(engineer, experiment, algorithm, params),
+                                     model_name=model_name)
+    RegisteredModel.objects.filter(pk=version.model_id).update(require_staging_first=False)
+    for stage in ("staging", "production"):
+        promotion = evaluated(promotion_request(user=engineer, version=version, target_stage=stage, reason="tests"))
+        promotion_approve(user=analyst, promotion=promotion, comment="ok",
+                          override_reason="accepted in tests" if promotion.failed_gates else "")
+    version.refresh_from_db()
+    return version

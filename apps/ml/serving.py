@@ -137,7 +137,9 @@ class _CompiledSignature:
                 raise MLError("Each signature entry must have a 'name'.", field="signature")
             role = item.get("role")
             if role not in NUMERIC_ROLES and role not in CATEGORICAL_ROLES:
-                raise MLError(f"Signature feature {item['name']!r} has unknown role {role!r}.", field="signature")
+                raise MLError(
+                    f"Signature feature {item['name']!r} has unknown role {role!r}.", field="signature"
+                )
             features.append(_FeatureSpec(item["name"], role in NUMERIC_ROLES, item.get("nullable") is True))
         self.features = tuple(features)
         self.names = tuple(f.name for f in features)
@@ -191,8 +193,7 @@ def _value_problem(spec: _FeatureSpec, value: Any) -> str | None:
             return f"'{spec.name}' must be a number, got a boolean ({str(value).lower()})."
         if isinstance(value, str):
             return (
-                f"'{spec.name}' must be a JSON number, got the string {value[:40]!r} "
-                "(send numbers unquoted)."
+                f"'{spec.name}' must be a JSON number, got the string {value[:40]!r} (send numbers unquoted)."
             )
         if isinstance(value, int | float):  # int/float subclasses other than bool
             return _value_problem(spec, float(value))
@@ -213,10 +214,7 @@ def _value_problem(spec: _FeatureSpec, value: Any) -> str | None:
 
 
 def _null_message(name: str) -> str:
-    return (
-        f"'{name}' must not be null: the model's signature does not allow missing values for "
-        "this feature."
-    )
+    return f"'{name}' must not be null: the model's signature does not allow missing values for this feature."
 
 
 def _validate(instances: Any, sig: _CompiledSignature, max_instances: int) -> None:
@@ -259,7 +257,9 @@ def _validate(instances: Any, sig: _CompiledSignature, max_instances: int) -> No
             try:
                 value = inst[spec.name]
             except KeyError:
-                errors.append({"instance": i, "field": spec.name, "message": f"Missing feature '{spec.name}'."})
+                errors.append(
+                    {"instance": i, "field": spec.name, "message": f"Missing feature '{spec.name}'."}
+                )
                 continue
             problem = _value_problem(spec, value)
             if problem is not None:
@@ -317,6 +317,8 @@ class CompiledPredictor:
     ``classes`` (class labels as strings, or None) and ``n_columns`` (width of
     the model's input matrix; None on the pipeline path).
     """
+
+    VECTOR_CELLS = 8192  # rows × trees up to which tree ensembles are walked with numpy
 
     fast: bool
     path: str
@@ -381,11 +383,14 @@ class CompiledPredictor:
             return self
         for kernel in dict.fromkeys((self.kernel, "estimator")):
             self.kernel = kernel
+            modes = (True, False) if kernel in ("forest", "hist_gradient_boosting") else (None,)
             try:
-                got, got_one = self._call_estimator(X), self._call_estimator(X_one)
+                results = [
+                    (self._call_estimator(X, mode) + self._call_estimator(X_one, mode)) for mode in modes
+                ]
             except Exception:
                 continue
-            if all(_same(g, e) for g, e in zip(got + got_one, expected + expected_one, strict=True)):
+            if all(_same(g, e) for got in results for g, e in zip(got, expected + expected_one, strict=True)):
                 return self
         self._use_pipeline("the compiled path did not reproduce the pipeline's output exactly on probe rows")
         return self
@@ -403,7 +408,10 @@ class CompiledPredictor:
             raise _Unsupported("first step is not a fitted ColumnTransformer")
         if getattr(preprocess, "sparse_output_", False):
             raise _Unsupported("ColumnTransformer produces sparse output")
-        if (getattr(preprocess, "_sklearn_output_config", None) or {}).get("transform") not in (None, "default"):
+        if (getattr(preprocess, "_sklearn_output_config", None) or {}).get("transform") not in (
+            None,
+            "default",
+        ):
             raise _Unsupported("ColumnTransformer has a non-default set_output")
         if hasattr(estimator, "feature_names_in_"):
             raise _Unsupported("the model was fitted with feature names")
@@ -493,6 +501,12 @@ class CompiledPredictor:
         if n_in != width:
             raise _Unsupported(f"the model expects {n_in} columns, the compiled transform gives {width}")
         self.kernel = _kernel_for(estimator)
+        self._table = None
+        if self.kernel in ("forest", "hist_gradient_boosting"):
+            try:
+                self._table = _TreeTable.from_estimator(estimator, self.classes is not None)
+            except Exception:  # unexpected internals: call the estimator itself
+                self.kernel = "estimator"
 
     def _probe_instances(self) -> list[dict[str, Any]]:
         """Rows touching every category, nulls, an unseen category and extreme numbers."""
@@ -563,7 +577,9 @@ class CompiledPredictor:
     def _frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         return pd.DataFrame(list(instances), columns=list(self.feature_names))
 
-    def _predict_pipeline(self, instances: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
+    def _predict_pipeline(
+        self, instances: Sequence[Mapping[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         frame = self._frame(instances)
         labels = np.asarray(self.pipeline.predict(frame))
         proba = np.asarray(self.pipeline.predict_proba(frame), dtype=float) if self._has_proba else None
@@ -645,26 +661,56 @@ class CompiledPredictor:
                     return True
         return False
 
-    def _call_estimator(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def _call_estimator(
+        self, X: np.ndarray, vectorize: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels/values and probabilities of the final estimator for the model matrix ``X``.
+
+        For tree ensembles, small requests (rows × trees ≤ ``VECTOR_CELLS``) walk
+        every tree at once with numpy (``_TreeTable``); larger ones go tree by
+        tree through scikit-learn's Cython. Both add the trees' leaf values in
+        scikit-learn's order, so results are identical. ``vectorize`` forces
+        one or the other (for verification).
+        """
         est = self.estimator
         kernel = self.kernel
         if kernel == "forest":
             X32 = np.asarray(X, dtype=np.float32)
-            trees = est.estimators_
+            table = self._table
+            if vectorize is None:
+                vectorize = X.shape[0] * table.n_trees <= self.VECTOR_CELLS
+            if vectorize and not np.isnan(X32).any():
+                leaf_values = table.leaf_values(X32)  # (n, trees, outputs)
+                n, n_trees, width = leaf_values.shape
+                chain = np.zeros((n, n_trees + 1, width), dtype=np.float64)
+                chain[:, 1:, :] = leaf_values
+                total = np.add.accumulate(chain, axis=1)[:, -1, :]  # 0 + v0 + v1 + …, in tree order
+            else:
+                width = 1 if self.classes is None else est.n_classes_
+                total = np.zeros((X.shape[0], width), dtype=np.float64)
+                for tree in est.estimators_:
+                    total += tree.tree_.predict(X32)[:, :width]
             if self.classes is None:
-                y = np.zeros(X.shape[0], dtype=np.float64)
-                for tree in trees:
-                    y += tree.tree_.predict(X32)[:, 0]
-                y /= len(trees)
+                y = total[:, 0].copy()
+                y /= len(est.estimators_)
                 return y, None
-            n_classes = est.n_classes_
-            proba = np.zeros((X.shape[0], n_classes), dtype=np.float64)
-            for tree in trees:
-                proba += tree.tree_.predict(X32)[:, :n_classes]
-            proba /= len(trees)
+            proba = np.ascontiguousarray(total)
+            proba /= len(est.estimators_)
             return est.classes_.take(np.argmax(proba, axis=1), axis=0), proba
         if kernel == "hist_gradient_boosting":
-            raw = est._raw_predict(X, n_threads=1)
+            table = self._table
+            if vectorize is None:
+                vectorize = X.shape[0] * table.n_trees <= self.VECTOR_CELLS
+            if vectorize and not np.isnan(X).any():
+                n = X.shape[0]
+                k = est.n_trees_per_iteration_
+                leaf_values = table.leaf_values(np.ascontiguousarray(X, dtype=np.float64))
+                chain = np.zeros((n, table.n_trees // k + 2, k), dtype=np.float64)
+                chain[:, 1, :] = est._baseline_prediction.reshape(k)
+                chain[:, 2:, :] = leaf_values.reshape(n, table.n_trees // k, k)
+                raw = np.asfortranarray(np.add.accumulate(chain, axis=1)[:, -1, :])  # 0 + baseline + trees
+            else:
+                raw = est._raw_predict(X, n_threads=1)
             if self.classes is None:
                 return est._loss.link.inverse(raw.ravel()), None
             proba = est._loss.predict_proba(raw)
@@ -687,6 +733,82 @@ class CompiledPredictor:
         return labels, proba
 
 
+class _TreeTable:
+    """Every tree of an ensemble as flat node arrays, walked for all (row, tree) pairs at once.
+
+    Same decisions as scikit-learn's Cython (``x <= threshold`` goes left,
+    comparing in float64; inputs never hold NaN here — callers check), so the
+    leaf reached is the same. Leaves point to themselves, so walking the
+    maximum depth of the ensemble lands every pair on its leaf.
+    """
+
+    __slots__ = ("feature", "threshold", "left", "right", "values", "roots", "n_trees", "depth")
+
+    def __init__(self, trees: list[tuple[np.ndarray, ...]], depth: int):
+        sizes = np.array([len(t[0]) for t in trees], dtype=np.intp)
+        roots = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp)
+        own = np.repeat(roots, sizes)
+        feature, threshold, left, right, is_leaf, values = (
+            np.concatenate(parts) for parts in zip(*trees, strict=True)
+        )
+        index = np.arange(len(feature), dtype=np.intp)
+        is_leaf = is_leaf.astype(bool)
+        self.feature = np.where(is_leaf, 0, feature).astype(np.intp)
+        self.threshold = np.where(is_leaf, 0.0, threshold).astype(np.float64)
+        self.left = np.where(is_leaf, index, left.astype(np.intp) + own)
+        self.right = np.where(is_leaf, index, right.astype(np.intp) + own)
+        self.values = np.ascontiguousarray(values, dtype=np.float64)
+        self.roots = roots
+        self.n_trees = len(trees)
+        self.depth = int(depth)
+        for arr in (self.feature, self.threshold, self.left, self.right, self.values):
+            arr.setflags(write=False)
+
+    @classmethod
+    def from_estimator(cls, estimator: Any, classifier: bool) -> _TreeTable:
+        if isinstance(estimator, RandomForestClassifier | RandomForestRegressor):
+            width = estimator.n_classes_ if classifier else 1
+            trees, depth = [], 0
+            for tree in estimator.estimators_:
+                t = tree.tree_
+                if t.n_outputs != 1:
+                    raise _Unsupported("multi-output tree")
+                leaf = t.children_left == -1
+                trees.append(
+                    (t.feature, t.threshold, t.children_left, t.children_right, leaf, t.value[:, 0, :width])
+                )
+                depth = max(depth, t.max_depth)
+            return cls(trees, depth)
+        trees, depth = [], 0
+        for iteration in estimator._predictors:
+            for predictor in iteration:
+                nodes = predictor.nodes
+                if nodes["is_categorical"].any():
+                    raise _Unsupported("categorical splits")
+                trees.append((
+                    nodes["feature_idx"],
+                    nodes["num_threshold"],
+                    nodes["left"],
+                    nodes["right"],
+                    nodes["is_leaf"],
+                    nodes["value"].reshape(-1, 1),
+                ))  # fmt: skip
+                depth = max(depth, int(nodes["depth"].max()))
+        return cls(trees, depth)
+
+    def leaf_values(self, X: np.ndarray) -> np.ndarray:
+        """(rows, trees, width) leaf values for a C-contiguous ``X`` without NaN."""
+        n, n_features = X.shape
+        flat = X.ravel()
+        node = np.tile(self.roots, n)
+        base = np.repeat(np.arange(n, dtype=np.intp) * n_features, self.n_trees)
+        feature, threshold, left, right = self.feature, self.threshold, self.left, self.right
+        for _ in range(self.depth):
+            x = flat.take(base + feature.take(node))
+            node = np.where(x <= threshold.take(node), left.take(node), right.take(node))
+        return self.values.take(node, axis=0).reshape(n, self.n_trees, self.values.shape[1])
+
+
 class _Unsupported(Exception):
     """The pipeline's structure is not the one the compiler knows."""
 
@@ -700,7 +822,7 @@ def _as_list(columns: Any) -> list:
 
 
 def _branch_kind(trans: Any) -> str:
-    """"numeric" or "categorical" when ``trans`` is exactly one of build_pipeline's branches."""
+    """Return "numeric" or "categorical" when ``trans`` is exactly one of build_pipeline's branches."""
     if type(trans) is not Pipeline or len(trans.steps) != 3:
         raise _Unsupported(f"unexpected transformer {type(trans).__name__}")
     cast, imputer, last = (step for _, step in trans.steps)

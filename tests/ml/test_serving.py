@@ -171,6 +171,10 @@ def test_compiled_predictor_reproduces_pipeline(frames, algorithm: str, n_classe
     np.testing.assert_array_equal(
         predictor.transform_rows(instances), pipeline[:-1].transform(pd.DataFrame(instances))
     )
+    if predictor.kernel in ("forest", "hist_gradient_boosting"):  # the tree-by-tree path for big batches
+        predictor.VECTOR_CELLS = 0
+        assert_matches(predictor, pipeline, instances)
+        assert_matches(predictor, pipeline, instances[:1])
 
 
 def test_knn_with_distance_weights_and_run_training_pipeline(frames) -> None:
@@ -385,7 +389,9 @@ def test_every_problem_is_reported_with_instance_and_field() -> None:
         (6, None),
     ]
     by_key = {(e["instance"], e["field"]): e["message"] for e in errors}
-    assert "Unknown feature 'agee'" in by_key[(1, "agee")] and "age, income, city, member" in by_key[(1, "agee")]
+    assert (
+        "Unknown feature 'agee'" in by_key[(1, "agee")] and "age, income, city, member" in by_key[(1, "agee")]
+    )
     assert by_key[(1, "age")] == "Missing feature 'age'."
     assert "must be an object" in by_key[(2, None)] and "a string" in by_key[(2, None)]
     assert "JSON number" in by_key[(3, "age")] and "'3.5'" in by_key[(3, "age")]

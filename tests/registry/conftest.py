@@ -5,8 +5,10 @@ from tests.factories import make_experiment, make_version, mixed_frame, trained_
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def media(request, settings, tmp_path):
+    # Transactional tests share files with the session's worker, which reads the default MEDIA_ROOT.
+    if "transactional_db" not in request.fixturenames:
+        settings.MEDIA_ROOT = tmp_path / "media"
 
 
 @pytest.fixture

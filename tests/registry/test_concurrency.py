@@ -16,10 +16,9 @@ from tests.factories import evaluated, make_experiment, make_version, mixed_fram
 
 @pytest.mark.parametrize("attempt", range(3))
 def test_concurrent_production_approvals_leave_exactly_one_production_version(
-    attempt, transactional_db, engineer, analyst, analyst2, settings, tmp_path
+    attempt, transactional_db, engineer, analyst, analyst2
 ):
     assert connection.vendor == "postgresql", "this race is only meaningful on PostgreSQL"
-    settings.MEDIA_ROOT = tmp_path / "media"
     d = Dataset.objects.create(name=f"race-{attempt}", owner=engineer)
     make_version(d, mixed_frame(300, seed=attempt), engineer)
     experiment = make_experiment(engineer, d, name=f"race-exp-{attempt}")
@@ -56,10 +55,9 @@ def test_concurrent_production_approvals_leave_exactly_one_production_version(
     assert ModelVersion.objects.filter(model_id=first.model_id, stage="production").count() == 1
 
 
-def test_the_database_refuses_a_second_production_version(transactional_db, engineer, settings, tmp_path):
+def test_the_database_refuses_a_second_production_version(transactional_db, engineer):
     from django.db import IntegrityError
 
-    settings.MEDIA_ROOT = tmp_path / "media"
     d = Dataset.objects.create(name="constraint", owner=engineer)
     make_version(d, mixed_frame(200), engineer)
     experiment = make_experiment(engineer, d, name="constraint-exp")

@@ -1,0 +1,157 @@
+"""The prediction hot path: an in-process cache of verified, compiled predictors.
+
+A predictor is loaded once per process for each (model version, artifact sha256): the
+artifact's bytes are read from storage, checked against the recorded sha256, loaded
+with skops' trusted types and compiled (``apps.ml.serving``). Requests then never touch
+the disk. Which version answers is read from the database on every request (one indexed
+query), so a deploy or rollback anywhere takes effect at once in every process; a
+process meeting a version it has not loaded yet loads it then (a warmer thread started
+on the first request keeps every active deployment loaded ahead of traffic).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.core.files.storage import default_storage
+from django.db import connection
+
+from apps.ml.errors import ArtifactError
+from apps.ml.persist import load_pipeline
+from apps.ml.serving import CompiledPredictor
+
+logger = logging.getLogger(__name__)
+
+FAILURE_RETRY_SECONDS = 5.0
+WARM_INTERVAL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version_id: int
+    sha256: str
+    predictor: CompiledPredictor
+    signature: list
+    classes: list
+    loaded_at: float
+
+
+class ArtifactRefused(Exception):
+    """The artifact failed verification: never serve it."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+_lock = threading.Lock()
+_loaded: dict[tuple[int, str], LoadedModel] = {}
+_failures: dict[tuple[int, str], tuple[float, ArtifactRefused]] = {}
+_warmer: threading.Thread | None = None
+
+
+def serving_signature(version) -> list[dict]:
+    """The run's signature plus, per feature, whether training data had nulls (then nulls are accepted)."""
+    schema = {c["name"]: c for c in version.run.dataset_version.schema}
+    return [dict(f, nullable=bool(schema.get(f["name"], {}).get("nullable"))) for f in version.signature]
+
+
+def _load(version) -> LoadedModel:
+    try:
+        with default_storage.open(version.artifact_name, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise ArtifactRefused(f"The artifact of {version} is missing from storage.", "artifact_missing") from None
+    try:
+        pipeline = load_pipeline(data, expected_sha256=version.artifact_sha256)
+    except ArtifactError as exc:
+        raise ArtifactRefused(f"{version} refused: {exc.message}", exc.code) from None
+    signature = serving_signature(version)
+    predictor = CompiledPredictor.from_pipeline(pipeline, signature)
+    logger.info("model loaded", extra={"version": version.pk, "path": predictor.path, "fast": predictor.fast})
+    return LoadedModel(version.pk, version.artifact_sha256, predictor, signature, list(version.classes), time.time())
+
+
+def get_loaded(version, *, on_refused=None) -> LoadedModel:
+    """The verified predictor of ``version``, loading it on first use in this process."""
+    key = (version.pk, version.artifact_sha256)
+    model = _loaded.get(key)
+    if model is not None:
+        return model
+    failed = _failures.get(key)
+    if failed and time.monotonic() - failed[0] < FAILURE_RETRY_SECONDS:
+        raise failed[1]
+    with _lock:
+        model = _loaded.get(key)
+        if model is not None:
+            return model
+        try:
+            model = _load(version)
+        except ArtifactRefused as exc:
+            _failures[key] = (time.monotonic(), exc)
+            if on_refused is not None:
+                on_refused(exc)
+            raise
+        _failures.pop(key, None)
+        _loaded[key] = model
+        return model
+
+
+def forget(version_id: int | None = None) -> None:
+    """Drop cached predictors (all, or one version's): the next request reloads and re-verifies."""
+    with _lock:
+        for key in [k for k in _loaded if version_id is None or k[0] == version_id]:
+            del _loaded[key]
+        for key in [k for k in _failures if version_id is None or k[0] == version_id]:
+            del _failures[key]
+
+
+def loaded_versions() -> list[int]:
+    return sorted(k[0] for k in _loaded)
+
+
+def warm_active(*, on_refused=None) -> int:
+    """Load every actively deployed version not yet in memory; drop versions no longer deployed."""
+    from .models import Deployment
+
+    active = list(Deployment.objects.filter(status="active").select_related(
+        "model_version__run__dataset_version", "model_version__model"))
+    count = 0
+    for deployment in active:
+        try:
+            get_loaded(deployment.model_version, on_refused=on_refused)
+            count += 1
+        except ArtifactRefused:
+            pass
+    keep = {(d.model_version_id, d.model_version.artifact_sha256) for d in active}
+    with _lock:
+        for key in [k for k in _loaded if k not in keep and time.time() - _loaded[k].loaded_at > 60]:
+            del _loaded[key]  # retired long enough ago: free the memory
+    return count
+
+
+def start_warmer(on_refused=None) -> None:
+    """Start (once per process) the thread that keeps active deployments loaded."""
+    global _warmer
+    if _warmer is not None and _warmer.is_alive():
+        return
+    with _lock:
+        if _warmer is not None and _warmer.is_alive():
+            return
+
+        def loop():
+            while True:
+                time.sleep(WARM_INTERVAL_SECONDS)
+                try:
+                    warm_active(on_refused=on_refused)
+                except Exception:  # the warmer is an optimisation; requests load on demand anyway
+                    logger.warning("model warmer failed", exc_info=True)
+                finally:
+                    connection.close()
+
+        _warmer = threading.Thread(target=loop, name="model-warmer", daemon=True)
+        _warmer.start()

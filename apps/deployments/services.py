@@ -1,0 +1,302 @@
+"""Deploy, roll back, predict and log, attach feedback, score batches."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import math
+import os
+import tempfile
+import time
+import uuid
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.core import roles
+from apps.core.api_errors import Conflict
+from apps.core.jobs import JobContext, JobFailed
+from apps.core.services import audit_record, job_create
+from apps.ml.errors import DataFileError
+from apps.ml.io import read_table, sniff_format
+from apps.ml.serving import InputError
+from apps.registry.models import ModelVersion, Stage
+
+from . import runtime
+from .models import BatchScore, Deployment, DeploymentStatus, Environment, PredictionError, PredictionLog
+
+logger = logging.getLogger(__name__)
+
+BATCH_JOB = "deployments.batch_score"
+BATCH_CHUNK = 1000
+
+
+def _audit_refused(deployment_id: int | None, version, exc: runtime.ArtifactRefused) -> None:
+    audit_record(actor=None, action="deployment.artifact_refused", obj=version, note=exc.message,
+                 after={"code": exc.code, "deployment": deployment_id})
+
+
+def deployment_create(*, user, version: ModelVersion, environment: Environment, note: str = "") -> Deployment:
+    """Make ``version`` the active deployment of its model in ``environment``, atomically."""
+    capability = "deploy_production" if environment.is_production else "deploy_nonproduction"
+    roles.require(user, capability, message=f"Your role cannot deploy to {environment.name}.")
+    if not environment.accepts(version.stage):
+        raise ValidationError({"model_version": (
+            f"{environment.name} accepts only versions in {environment.get_required_stage_display()}; "
+            f"{version} is in {version.stage}.")})
+    try:
+        with transaction.atomic():
+            version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+            current = (Deployment.objects.select_for_update()
+                       .filter(model=version.model, environment=environment, status=DeploymentStatus.ACTIVE).first())
+            if current is not None and current.model_version_id == version.pk:
+                raise Conflict(f"{version} is already active in {environment.name}.")
+            if current is not None:
+                _retire(current, user)
+            deployment = Deployment.objects.create(environment=environment, model=version.model,
+                                                   model_version=version, previous=current, deployed_by=user,
+                                                   note=(note or "").strip()[:300])
+            audit_record(actor=user, action="deployment.create", obj=deployment,
+                         before={"version": current.model_version_id if current else None},
+                         after={"version": version.pk, "environment": environment.name})
+    except IntegrityError:
+        raise Conflict(f"Another deployment to {environment.name} happened at the same moment; retry.") from None
+    transaction.on_commit(lambda: _warm(deployment))
+    return deployment
+
+
+def _retire(deployment: Deployment, user) -> None:
+    deployment.status = DeploymentStatus.RETIRED
+    deployment.retired_at = timezone.now()
+    deployment.retired_by = user if getattr(user, "is_authenticated", False) else None
+    deployment.save(update_fields=["status", "retired_at", "retired_by"])
+
+
+def _warm(deployment: Deployment) -> None:
+    version = ModelVersion.objects.select_related("run__dataset_version", "model").get(pk=deployment.model_version_id)
+    try:
+        runtime.get_loaded(version, on_refused=lambda exc: _audit_refused(deployment.pk, version, exc))
+    except runtime.ArtifactRefused:
+        logger.warning("deployed version could not be warmed", extra={"deployment": deployment.pk})
+
+
+def deployment_rollback(*, user, deployment: Deployment, reason: str = "") -> Deployment:
+    """Re-activate the version this deployment replaced (audited)."""
+    capability = "deploy_production" if deployment.environment.is_production else "deploy_nonproduction"
+    roles.require(user, capability, message=f"Your role cannot roll back {deployment.environment.name}.")
+    with transaction.atomic():
+        current = Deployment.objects.select_for_update().select_related("environment", "model").get(pk=deployment.pk)
+        if current.status != DeploymentStatus.ACTIVE:
+            raise Conflict(f"Deployment #{current.pk} is not active; only the active deployment can be rolled back.")
+        if current.previous_id is None:
+            raise Conflict(f"There is nothing to roll back to: {current.model_version} was the first deployment here.")
+        target = Deployment.objects.select_related("model_version").get(pk=current.previous_id)
+        _retire(current, user)
+        restored = Deployment.objects.create(
+            environment=current.environment, model=current.model, model_version=target.model_version,
+            previous=target.previous, deployed_by=user, is_rollback=True,
+            note=f"Rollback from {current.model_version}: {(reason or '').strip()}"[:300],
+        )
+        audit_record(actor=user, action="deployment.rollback", obj=restored,
+                     before={"version": current.model_version_id}, after={"version": target.model_version_id},
+                     note=reason)
+    transaction.on_commit(lambda: _warm(restored))
+    return restored
+
+
+def active_deployment(model_name: str, environment_name: str) -> Deployment | None:
+    return (Deployment.objects.filter(model__name=model_name, environment__name=environment_name,
+                                      status=DeploymentStatus.ACTIVE)
+            .select_related("model_version__run__dataset_version", "model_version__model", "environment")
+            .first())
+
+
+class ServingUnavailable(Exception):
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+def _clean_number(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def predict_and_log(*, deployment: Deployment, instances, source: str = "api", now: datetime | None = None,
+                    started: float | None = None) -> dict:
+    """Validate, predict and log in bulk. Raises InputError (400) or ServingUnavailable (503)."""
+    started = started if started is not None else time.perf_counter()
+    version = deployment.model_version
+    try:
+        loaded = runtime.get_loaded(version, on_refused=lambda exc: _audit_refused(deployment.pk, version, exc))
+    except runtime.ArtifactRefused as exc:
+        PredictionError.objects.create(deployment=deployment, status=503, message=exc.message[:2000])
+        raise ServingUnavailable(exc.message, exc.code) from None
+    predictor = loaded.predictor
+    try:
+        predictor.validate(instances, max_instances=deployment.environment.max_instances)
+    except InputError as exc:
+        PredictionError.objects.create(deployment=deployment, status=400, message=exc.message[:2000])
+        raise
+    predictions, probabilities = predictor.predict(instances)
+    request_ids = [uuid.uuid4() for _ in predictions]
+    latency = (time.perf_counter() - started) * 1000
+    created = now or timezone.now()
+    size = len(predictions)
+    rows = [
+        PredictionLog(
+            deployment_id=deployment.pk, model_version_id_logged=version.pk, request_id=request_ids[i],
+            created_at=created, features=instances[i], prediction=_clean_number(predictions[i]),
+            probability=(probabilities[i].get(str(predictions[i])) if probabilities else None),
+            latency_ms=latency, instance_index=i, batch_size=size, source=source,
+        )
+        for i in range(size)
+    ]
+    PredictionLog.objects.bulk_create(rows, batch_size=1000)
+    body = {
+        "model": version.model.name,
+        "version": version.version,
+        "environment": deployment.environment.name,
+        "deployment": deployment.pk,
+        "predictions": [_clean_number(p) for p in predictions],
+        "request_ids": [str(r) for r in request_ids],
+    }
+    if probabilities is not None:
+        body["probabilities"] = probabilities
+    return body
+
+
+def feedback_attach(*, user, items: list[dict]) -> dict:
+    """Attach ground-truth labels to logged predictions by request id."""
+    roles.require(user, "predict")
+    if not isinstance(items, list) or not items:
+        raise ValidationError({"items": "Send {\"request_id\", \"label\"} or {\"items\": [...]} with at least one item."})
+    if len(items) > 10_000:
+        raise ValidationError({"items": f"At most 10000 labels per call, got {len(items)}."})
+    errors, parsed = {}, {}
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors[f"items[{i}]"] = "Each item must be an object with request_id and label."
+            continue
+        raw_id, label = item.get("request_id"), item.get("label")
+        try:
+            request_id = uuid.UUID(str(raw_id))
+        except ValueError:
+            errors[f"items[{i}].request_id"] = f"{raw_id!r} is not a request id (a UUID from a predict answer)."
+            continue
+        if label is None or isinstance(label, (dict, list)):
+            errors[f"items[{i}].label"] = "The label must be a string, number or boolean."
+            continue
+        parsed[request_id] = (i, label)
+    found = dict(PredictionLog.objects.filter(request_id__in=list(parsed)).values_list("request_id", "id"))
+    errors.update({f"items[{parsed[r][0]}].request_id": f"No prediction has request id {r}."
+                   for r in parsed if r not in found})
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    with transaction.atomic():
+        for request_id, (_, label) in parsed.items():
+            PredictionLog.objects.filter(pk=found[request_id]).update(label=label, labelled_at=now)
+    return {"updated": len(parsed)}
+
+
+def batch_create(*, user, deployment: Deployment, uploaded) -> BatchScore:
+    capability = "deploy_production" if deployment.environment.is_production else "deploy_nonproduction"
+    if not (roles.can(user, capability) or roles.can(user, "launch_training")):
+        raise PermissionDenied("Your role cannot run batch scoring.")
+    if not deployment.is_active:
+        raise ValidationError({"deployment": "Batch scoring needs an active deployment."})
+    if uploaded is None:
+        raise ValidationError({"file": "Choose a CSV file to score."})
+    path = uploaded.temporary_file_path()
+    fmt = sniff_format(path, uploaded.name)
+    frame = read_table(path, fmt, filename=uploaded.name)
+    needed = [f["name"] for f in deployment.model_version.signature]
+    missing = [n for n in needed if n not in frame.columns]
+    if missing:
+        raise ValidationError({"file": f"The file lacks the model's feature columns: {', '.join(missing)}."})
+    sha = getattr(uploaded, "sha256", None) or hashlib.sha256(open(path, "rb").read()).hexdigest()
+    stored = None
+    try:
+        with transaction.atomic():
+            with open(path, "rb") as fh:
+                stored = default_storage.save(f"batches/{deployment.pk}/{sha[:16]}-input.{fmt}", File(fh))
+            batch = BatchScore.objects.create(deployment=deployment, input_file=stored, input_name=uploaded.name[:255],
+                                              input_sha256=sha, rows=len(frame), created_by=user)
+            batch.job = job_create(kind=BATCH_JOB, created_by=user, target=batch, message="Waiting to score")
+            batch.save(update_fields=["job"])
+            audit_record(actor=user, action="batch.create", obj=batch, after={"rows": len(frame)})
+    except BaseException:
+        if stored:
+            default_storage.delete(stored)
+        raise
+    return batch
+
+
+def batch_score(*, batch: BatchScore, ctx: JobContext) -> dict:
+    deployment = Deployment.objects.select_related("model_version__run__dataset_version", "model_version__model",
+                                                   "environment").get(pk=batch.deployment_id)
+    with default_storage.open(batch.input_file.name, "rb") as src:
+        digest = hashlib.sha256()
+        fd, local = tempfile.mkstemp(suffix=".input")
+        with os.fdopen(fd, "wb") as out:
+            for chunk in iter(lambda: src.read(1024 * 1024), b""):
+                digest.update(chunk)
+                out.write(chunk)
+    try:
+        if digest.hexdigest() != batch.input_sha256:
+            raise JobFailed("The stored input file does not match its sha256; it will not be scored.")
+        try:
+            frame = read_table(local, sniff_format(local, batch.input_name), filename=batch.input_name)
+        except DataFileError as exc:
+            raise JobFailed(exc.message) from None
+    finally:
+        os.unlink(local)
+    names = [f["name"] for f in deployment.model_version.signature]
+    records = frame[names].astype(object).where(frame[names].notna(), None).to_dict("records")
+    fd, out_path = tempfile.mkstemp(suffix=".csv")
+    os.close(fd)
+    try:
+        with open(out_path, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            header_written = False
+            for start in range(0, len(records), BATCH_CHUNK):
+                ctx.check_cancelled()
+                chunk = records[start:start + BATCH_CHUNK]
+                try:
+                    body = predict_and_log(deployment=deployment, instances=chunk, source="batch")
+                except InputError as exc:
+                    first = exc.errors[0] if exc.errors else {}
+                    row = (first.get("instance") or 0) + start + 2
+                    raise JobFailed(f"Row {row} of the file: {first.get('message', exc.message)}") from None
+                probs = body.get("probabilities")
+                classes = sorted(probs[0]) if probs else []
+                if not header_written:
+                    writer.writerow(["row", "request_id", "prediction", *[f"p_{c}" for c in classes]])
+                    header_written = True
+                for i, prediction in enumerate(body["predictions"]):
+                    extra = [probs[i].get(c) for c in classes] if probs else []
+                    writer.writerow([start + i + 1, body["request_ids"][i], prediction, *extra])
+                ctx.progress(100 * (start + len(chunk)) / max(len(records), 1), f"Scored {start + len(chunk):,} rows")
+        with open(out_path, "rb") as fh:
+            out_sha = hashlib.sha256(fh.read()).hexdigest()
+            fh.seek(0)
+            name = default_storage.save(f"batches/{deployment.pk}/{batch.pk}-scored.csv", File(fh))
+        BatchScore.objects.filter(pk=batch.pk).update(output_file=name, output_sha256=out_sha)
+    finally:
+        os.unlink(out_path)
+    return {"message": f"Scored {len(records):,} rows", "rows": len(records)}
+
+
+def environments_ensure() -> None:
+    """The default environments (admins add more in the admin)."""
+    Environment.objects.get_or_create(name="staging", defaults={
+        "description": "Pre-production: smoke tests and shadow traffic", "required_stage": Stage.STAGING, "order": 1})
+    Environment.objects.get_or_create(name="production", defaults={
+        "description": "Live traffic", "required_stage": Stage.PRODUCTION, "is_production": True, "order": 2})

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core import charts, roles
+from apps.core.api_errors import Conflict
+from apps.core.views import require_viewer
+from apps.ml.errors import DataFileError
+from apps.registry.models import ModelVersion
+
+from . import runtime
+from .models import BatchScore, Deployment, DeploymentStatus, Environment, PredictionLog
+from .selectors import timeseries, traffic_24h
+from .services import batch_create, deployment_create, deployment_rollback
+
+
+def _flat(exc) -> str:
+    if isinstance(exc, ValidationError):
+        if hasattr(exc, "error_dict"):
+            return " ".join(m for ms in exc.message_dict.values() for m in ms)
+        return " ".join(exc.messages)
+    if isinstance(exc, Conflict):
+        return str(exc.detail)
+    return getattr(exc, "message", str(exc))
+
+
+def deployment_list(request):
+    require_viewer(request)
+    environments = list(Environment.objects.all())
+    active = list(Deployment.objects.filter(status=DeploymentStatus.ACTIVE)
+                  .select_related("model", "model_version", "environment", "deployed_by"))
+    stats = traffic_24h([d.pk for d in active])
+    by_env = {e.pk: [] for e in environments}
+    for d in active:
+        by_env.setdefault(d.environment_id, []).append({"deployment": d, "stats": stats[d.pk]})
+    deployable = ModelVersion.objects.exclude(stage="archived").select_related("model").order_by("model__name", "-version")
+    return render(request, "deployments/list.html", {
+        "sections": [(e, by_env.get(e.pk, [])) for e in environments],
+        "deployable": deployable,
+        "environments": environments,
+        "can_deploy": roles.can(request.user, "deploy_nonproduction") or roles.can(request.user, "deploy_production"),
+    })
+
+
+@require_POST
+def deploy(request):
+    version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=request.POST.get("model_version") or 0)
+    environment = get_object_or_404(Environment, pk=request.POST.get("environment") or 0)
+    try:
+        deployment = deployment_create(user=request.user, version=version, environment=environment,
+                                       note=request.POST.get("note", ""))
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, _flat(exc))
+        return redirect("deployments:list")
+    messages.success(request, f"{version} is now serving in {environment.name}.")
+    return redirect(deployment)
+
+
+def deployment_detail(request, pk: int):
+    require_viewer(request)
+    deployment = get_object_or_404(
+        Deployment.objects.select_related("model", "model_version__run__dataset_version", "environment",
+                                          "deployed_by", "previous__model_version"), pk=pk)
+    series = timeseries(deployment)
+    figures = {}
+    if series["hours"]:
+        figures["requests"] = charts.bars(series["hours"], series["requests"], title="Requests per hour",
+                                          y_title="requests")
+        figures["latency"] = charts.lines(series["hours"], {"p50": series["p50"], "p95": series["p95"]},
+                                          title="Latency per hour (ms, server side)", y_title="ms")
+        if series["classes"]:
+            fig = charts.lines(series["hours"], series["class_share"], title="Prediction mix per hour",
+                               y_title="share", mode="lines")
+            for trace in fig["data"]:
+                trace["stackgroup"] = "one"
+            figures["predictions"] = fig
+        elif series["numeric_predictions"]:
+            figures["predictions"] = charts.lines(series["hours"], {"mean prediction": series["mean_prediction"]},
+                                                  title="Mean prediction per hour", y_title="prediction")
+    recent = PredictionLog.objects.filter(deployment_id=deployment.pk).order_by("-id")[:25]
+    history = Deployment.objects.filter(model=deployment.model, environment=deployment.environment).select_related(
+        "model_version", "deployed_by")[:20]
+    env_capability = "deploy_production" if deployment.environment.is_production else "deploy_nonproduction"
+    loaded = None
+    if deployment.is_active:
+        try:
+            loaded = runtime.get_loaded(deployment.model_version)
+        except runtime.ArtifactRefused as exc:
+            messages.error(request, f"This deployment cannot serve: {exc.message}")
+    return render(request, "deployments/detail.html", {
+        "deployment": deployment, "figures": figures, "series": series, "recent": recent, "history": history,
+        "stats": traffic_24h([deployment.pk])[deployment.pk],
+        "can_rollback": roles.can(request.user, env_capability) and deployment.is_active and deployment.previous_id,
+        "can_batch": roles.can(request.user, env_capability) or roles.can(request.user, "launch_training"),
+        "can_predict": roles.can(request.user, "predict"),
+        "signature": runtime.serving_signature(deployment.model_version),
+        "loaded": loaded,
+        "batches": deployment.batches.select_related("job", "created_by")[:10],
+    })
+
+
+@require_POST
+def rollback(request, pk: int):
+    deployment = get_object_or_404(Deployment.objects.select_related("environment"), pk=pk)
+    try:
+        restored = deployment_rollback(user=request.user, deployment=deployment, reason=request.POST.get("reason", ""))
+    except Conflict as exc:
+        messages.error(request, _flat(exc))
+        return redirect(deployment)
+    messages.success(request, f"Rolled back: {restored.model_version} serves {restored.environment.name} again.")
+    return redirect(restored)
+
+
+@require_POST
+def batch_upload(request, pk: int):
+    deployment = get_object_or_404(Deployment.objects.select_related("environment", "model_version"), pk=pk)
+    uploaded = request.FILES.get("file")
+    error = getattr(request, "upload_error", None)
+    if error is None:
+        try:
+            batch = batch_create(user=request.user, deployment=deployment, uploaded=uploaded)
+        except PermissionDenied:
+            raise
+        except (ValidationError, DataFileError) as exc:
+            error = _flat(exc)
+    if error:
+        messages.error(request, error)
+        return redirect(deployment)
+    return redirect(batch)
+
+
+def batch_detail(request, pk: int):
+    require_viewer(request)
+    batch = get_object_or_404(BatchScore.objects.select_related("deployment__model_version", "job", "created_by"), pk=pk)
+    if request.htmx and request.htmx.target == "batch-status":
+        response = render(request, "deployments/batch.html#status", {"batch": batch})
+        if batch.job and batch.job.is_finished:
+            response["HX-Refresh"] = "true"
+        return response
+    return render(request, "deployments/batch.html", {"batch": batch})
+
+
+def batch_download(request, pk: int):
+    require_viewer(request)
+    batch = get_object_or_404(BatchScore, pk=pk)
+    if not batch.output_file:
+        raise PermissionDenied("This batch has no scored file yet.")
+    return FileResponse(batch.output_file.open("rb"), as_attachment=True, filename=f"batch-{batch.pk}-scored.csv")

@@ -1,0 +1,188 @@
+"""Deploy, predict, log, roll back, feedback: the serving loop through the real HTTP API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from apps.core.models import AuditEvent
+from apps.deployments import runtime
+from apps.deployments.models import Deployment, PredictionError, PredictionLog
+from apps.deployments.services import deployment_create, deployment_rollback
+
+ROW = {"x1": 0.3, "x2": 4.5, "color": "red"}
+
+
+def predict(client, instances, model="served", env="production", **headers):
+    return client.post(f"/api/v1/predict/{model}/{env}/", json.dumps({"instances": instances}),
+                       content_type="application/json", **headers)
+
+
+@pytest.fixture
+def token_client(viewer, client_for):
+    key = client_for(viewer).post("/accounts/tokens/new/", {"name": "svc"}).context["new_key"]
+    return Client(HTTP_AUTHORIZATION=f"Token {key}")
+
+
+@pytest.fixture
+def deployed(analyst, prod_version, environments):
+    return deployment_create(user=analyst, version=prod_version, environment=environments["production"])
+
+
+def test_a_deployed_version_answers_and_logs_every_instance(deployed, token_client, prod_version):
+    response = predict(token_client, [ROW, dict(ROW, color="blue"), dict(ROW, x2=None)])
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["version"] == prod_version.version and body["model"] == "served"
+    assert len(body["predictions"]) == len(body["request_ids"]) == 3
+    assert set(body["probabilities"][0]) == {"no", "yes"}
+    logs = list(PredictionLog.objects.order_by("instance_index"))
+    assert [str(log.request_id) for log in logs] == body["request_ids"]
+    assert logs[1].features == dict(ROW, color="blue") and logs[0].batch_size == 3
+    assert logs[0].prediction == body["predictions"][0]
+
+
+def test_predictions_equal_the_pipeline_loaded_from_the_artifact(deployed, token_client, prod_version):
+    import pandas as pd
+
+    from apps.ml.persist import load_pipeline
+
+    pipeline = load_pipeline(prod_version.run.artifact.read(), expected_sha256=prod_version.artifact_sha256)
+    rows = [dict(ROW, x1=v) for v in (-2.0, 0.0, 1.5)] + [dict(ROW, color="purple")]
+    body = predict(token_client, rows).json()
+    assert body["predictions"] == list(pipeline.predict(pd.DataFrame(rows)))
+    proba = pipeline.predict_proba(pd.DataFrame(rows))
+    for i, p in enumerate(body["probabilities"]):
+        assert p["yes"] == pytest.approx(proba[i][list(pipeline.classes_).index("yes")], abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("instances", "field"),
+    [
+        ([{"x1": 1.0, "color": "red"}], "instances[0].x2"),
+        ([dict(ROW, shoe_size=42)], "instances[0].shoe_size"),
+        ([dict(ROW, x1="tall")], "instances[0].x1"),
+        ([dict(ROW, x1=None)], "instances[0].x1"),
+        ([ROW, dict(ROW, color=["red"])], "instances[1].color"),
+        ([], "instances"),
+        ("not a list", "instances"),
+    ],
+)
+def test_bad_instances_are_400_naming_instance_and_field_and_never_reach_the_model(
+    deployed, token_client, instances, field
+):
+    response = predict(token_client, instances)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"], response.json()
+    assert not PredictionLog.objects.exists()
+    assert PredictionError.objects.filter(status=400).count() == 1
+
+
+def test_too_many_instances_are_refused(deployed, token_client, environments):
+    environments["production"].max_instances = 2
+    environments["production"].save()
+    response = predict(token_client, [ROW] * 3)
+    assert response.status_code == 400 and "instances" in response.json()["error"]["fields"]
+
+
+def test_auth_and_roles_on_the_predict_api(deployed, client_for, viewer, outsider):
+    assert predict(Client(), [ROW]).status_code == 401
+    assert predict(Client(HTTP_AUTHORIZATION="Token nope"), [ROW]).status_code == 401
+    assert predict(client_for(outsider), [ROW]).status_code == 403
+    assert predict(client_for(viewer), [ROW]).status_code == 200  # the session, as "try it" uses
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(viewer)
+    assert predict(csrf_client, [ROW]).status_code == 403
+
+
+def test_a_service_account_may_predict_but_not_read_pages(deployed, db):
+    from django.contrib.auth.models import Group, User
+
+    from apps.accounts.services import api_token_create
+
+    robot = User.objects.create_user("robot")
+    robot.groups.add(Group.objects.get(name="service"))
+    _, key = api_token_create(user=robot, name="svc")
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    assert predict(client, [ROW]).status_code == 200
+    assert client.get("/api/v1/models/").status_code == 403
+
+
+def test_unknown_model_or_environment_is_404(deployed, token_client):
+    assert predict(token_client, [ROW], model="nope").status_code == 404
+    assert predict(token_client, [ROW], env="moon").status_code == 404
+
+
+def test_deploy_and_rollback_switch_the_answering_version_at_once(
+    deployed, token_client, analyst, second_version, environments, prod_version
+):
+    assert predict(token_client, [ROW]).json()["version"] == prod_version.version
+    new = deployment_create(user=analyst, version=second_version, environment=environments["production"])
+    assert predict(token_client, [ROW]).json()["version"] == second_version.version
+    restored = deployment_rollback(user=analyst, deployment=new, reason="bad release")
+    assert restored.model_version == prod_version and restored.is_rollback
+    assert predict(token_client, [ROW]).json()["version"] == prod_version.version
+    assert Deployment.objects.filter(status="active").count() == 1
+    assert AuditEvent.objects.filter(action="deployment.rollback", note="bad release").exists()
+    assert set(runtime.loaded_versions()) >= {prod_version.pk, second_version.pk}
+
+
+def test_production_accepts_only_production_versions(engineer, analyst, experiment, environments):
+    from django.core.exceptions import ValidationError
+
+    from apps.registry.services import model_version_register
+    from tests.factories import trained_run
+
+    version = model_version_register(user=engineer, run=trained_run(engineer, experiment), model_name="raw")
+    with pytest.raises(ValidationError, match="accepts only versions in production only"):
+        deployment_create(user=analyst, version=version, environment=environments["production"])
+
+
+def test_engineers_cannot_deploy_to_production(engineer, prod_version, environments):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        deployment_create(user=engineer, version=prod_version, environment=environments["production"])
+
+
+def test_a_tampered_artifact_is_refused_with_503_and_audited(deployed, token_client, prod_version):
+    with open(prod_version.run.artifact.path, "r+b") as fh:
+        fh.seek(200)
+        fh.write(b"\x00tampered\x00")
+    runtime.forget()
+    response = predict(token_client, [ROW])
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "hash_mismatch"
+    assert "integrity check" in response.json()["error"]["message"]
+    assert AuditEvent.objects.filter(action="deployment.artifact_refused").exists()
+    assert not PredictionLog.objects.exists()
+
+
+def test_feedback_attaches_labels_by_request_id(deployed, token_client):
+    ids = predict(token_client, [ROW, ROW]).json()["request_ids"]
+    response = token_client.post("/api/v1/feedback/", {"request_id": ids[0], "label": "yes"},
+                                 content_type="application/json")
+    assert response.status_code == 200 and response.json() == {"updated": 1}
+    response = token_client.post("/api/v1/feedback/", {"items": [{"request_id": ids[1], "label": "no"}]},
+                                 content_type="application/json")
+    assert response.status_code == 200
+    labels = dict(PredictionLog.objects.values_list("request_id", "label"))
+    assert {str(k): v for k, v in labels.items()} == {ids[0]: "yes", ids[1]: "no"}
+    bad = token_client.post("/api/v1/feedback/", {"items": [{"request_id": "0" * 32, "label": "no"},
+                                                            {"request_id": "x", "label": "no"}]},
+                            content_type="application/json")
+    assert bad.status_code == 400
+    assert set(bad.json()["error"]["fields"]) == {"items[0].request_id", "items[1].request_id"}
+
+
+def test_the_pages_render_with_traffic(deployed, token_client, viewer, client_for, django_assert_max_num_queries):
+    for _ in range(3):
+        predict(token_client, [ROW])
+    client = client_for(viewer)
+    page = client.get(f"/deployments/{deployed.pk}/")
+    assert page.status_code == 200 and b"requests-chart" in page.content and b"try-it" in page.content
+    with django_assert_max_num_queries(20):
+        listing = client.get("/deployments/")
+    assert listing.context["sections"][1][1][0]["stats"]["requests"] == 3
