@@ -118,6 +118,9 @@ class PredictionError(models.Model):
     class Meta:
         ordering = ["-id"]
 
+    def __str__(self) -> str:
+        return f"{self.status} at {self.created_at:%Y-%m-%d %H:%M}"
+
 
 class BatchScore(models.Model):
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="batches")
