@@ -24,7 +24,17 @@ def build(users: dict) -> dict:
     promotion = evaluated(
         promotion_request(user=engineer, version=model_version, target_stage="staging", reason="matrix test")
     )
+    from apps.deployments.models import BatchScore, Environment
+    from apps.deployments.services import deployment_create, environments_ensure
+    from tests.factories import production_ready_version
+
+    environments_ensure()
+    analyst = users["analyst"]
+    served = production_ready_version(engineer, analyst, experiment, model_name="matrix-served")
+    deployment = deployment_create(user=analyst, version=served, environment=Environment.objects.get(name="production"))
+    batch = BatchScore.objects.create(deployment=deployment, input_name="in.csv", input_sha256="0" * 64, rows=1)
     return {
+        "deployment": deployment, "batch": batch,
         "dataset": dataset, "version": version, "experiment": experiment, "run": run, "run2": run2,
         "model_version": model_version, "promotion": promotion,
     }

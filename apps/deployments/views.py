@@ -48,6 +48,8 @@ def deployment_list(request):
 
 @require_POST
 def deploy(request):
+    if not (roles.can(request.user, "deploy_nonproduction") or roles.can(request.user, "deploy_production")):
+        raise PermissionDenied("Your role cannot deploy.")
     version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=request.POST.get("model_version") or 0)
     environment = get_object_or_404(Environment, pk=request.POST.get("environment") or 0)
     try:

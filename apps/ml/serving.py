@@ -88,6 +88,8 @@ NUMERIC_ROLES = frozenset({"numeric"})
 CATEGORICAL_ROLES = frozenset({"categorical", "boolean"})
 _MAX_EXACT_INT = 2**53  # beyond this pandas may turn an int into a (different) float label
 _MAX_NAMES_IN_MESSAGE = 20
+_NUMERIC_TYPES = frozenset({int, float, type(None)})
+_ROW_LOOP_MAX = 16  # up to this many instances, categorical values are encoded row by row
 
 
 class InputError(MLError):
@@ -126,7 +128,7 @@ class _FeatureSpec:
 class _CompiledSignature:
     """A signature list prepared once: feature specs, the name set and the message listing names."""
 
-    __slots__ = ("features", "names", "name_set", "expected")
+    __slots__ = ("features", "names", "name_set", "expected", "checks")
 
     def __init__(self, signature: Sequence[Mapping[str, Any]]):
         if not isinstance(signature, Sequence) or isinstance(signature, str | bytes) or not signature:
@@ -146,6 +148,7 @@ class _CompiledSignature:
         if len(set(self.names)) != len(self.names):
             raise MLError("The signature lists a feature twice.", field="signature")
         self.name_set = frozenset(self.names)
+        self.checks = tuple((f.name, f.numeric) for f in features)
         shown = ", ".join(self.names[:_MAX_NAMES_IN_MESSAGE])
         if len(self.names) > _MAX_NAMES_IN_MESSAGE:
             shown += f", … ({len(self.names)} in all)"
@@ -236,7 +239,22 @@ def _validate(instances: Any, sig: _CompiledSignature, max_instances: int) -> No
         }])  # fmt: skip
     errors: list[dict[str, Any]] = []
     features, name_set = sig.features, sig.name_set
+    checks = sig.checks
     for i, inst in enumerate(instances):
+        if type(inst) is dict and inst.keys() == name_set:  # fast path: the common valid instance
+            for name, numeric in checks:
+                value = inst[name]
+                kind = type(value)
+                if numeric:
+                    if (kind is float and value - value == 0.0) or (
+                        kind is int and -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
+                    ):
+                        continue
+                elif kind is str:
+                    continue
+                break
+            else:
+                continue
         if not isinstance(inst, dict):
             errors.append({
                 "instance": i,
@@ -597,7 +615,7 @@ class CompiledPredictor:
             if kind != "f":
                 if kind in "iu":
                     num = num.astype(np.float64)
-                elif kind == "O" and not any(type(v) is str or type(v) is bool for v in num.flat):
+                elif kind == "O" and set(map(type, num.ravel())) <= _NUMERIC_TYPES:
                     num = np.array(rows, dtype=np.float64)  # None → NaN; ints too large for int64
                 else:  # text or booleans: outside the contract, let pandas decide what they mean
                     raise _NeedsPipeline
@@ -614,29 +632,53 @@ class CompiledPredictor:
                 num /= self._num_scale
             out[:, : self._n_num] = num
         if self._cat_getter is not None:
-            getter = self._cat_getter
-            lookups_fills = tuple(zip(self._cat_lookups, self._cat_fills, strict=True))
-            positions: list[int] = []
-            append = positions.append
-            saw_other = False
-            base = 0
-            for inst in instances:
-                for (lookup, fill), value in zip(lookups_fills, getter(inst), strict=True):
-                    if type(value) is str:
-                        col = lookup.get(value)
-                    elif value is None:
-                        col = fill
-                    else:
-                        saw_other = True
-                        col = _nonstr_column(lookup, fill, value)
-                    if col is not None:
-                        append(base + col)
-                base += width
-            if saw_other and n > 1 and self._bool_number_clash(instances):
-                raise _NeedsPipeline
-            if positions:
-                out.ravel()[positions] = 1.0
+            if n <= _ROW_LOOP_MAX:
+                self._encode_rows(instances, out)
+            else:
+                self._encode_columns(instances, out)
         return out
+
+    def _encode_rows(self, instances: Sequence[Mapping[str, Any]], out: np.ndarray) -> None:
+        """Set the one-hot columns of a few instances, value by value."""
+        getter = self._cat_getter
+        lookups_fills = tuple(zip(self._cat_lookups, self._cat_fills, strict=True))
+        width = out.shape[1]
+        positions: list[int] = []
+        append = positions.append
+        saw_other = False
+        base = 0
+        for inst in instances:
+            for (lookup, fill), value in zip(lookups_fills, getter(inst), strict=True):
+                if type(value) is str:
+                    col = lookup.get(value)
+                elif value is None:
+                    col = fill
+                else:
+                    saw_other = True
+                    col = _nonstr_column(lookup, fill, value)
+                if col is not None:
+                    append(base + col)
+            base += width
+        if saw_other and len(instances) > 1 and self._bool_number_clash(instances):
+            raise _NeedsPipeline
+        if positions:
+            out.ravel()[positions] = 1.0
+
+    def _encode_columns(self, instances: Sequence[Mapping[str, Any]], out: np.ndarray) -> None:
+        """Set the one-hot columns of many instances, a feature at a time (dict lookups in C)."""
+        for name, lookup, fill in zip(self._cat_names, self._cat_lookups, self._cat_fills, strict=True):
+            values = [inst[name] for inst in instances]
+            cols = list(map(lookup.get, values))  # right for every string; None for anything else
+            kinds = set(map(type, values))
+            if kinds != {str}:
+                if bool in kinds and (int in kinds or float in kinds) and _has_zero_or_one(values):
+                    raise _NeedsPipeline  # see _bool_number_clash
+                for i, value in enumerate(values):
+                    if type(value) is not str:
+                        cols[i] = fill if value is None else _nonstr_column(lookup, fill, value)
+            col_array = np.array(cols, dtype=np.float64)  # None (unseen category) → NaN
+            rows = np.flatnonzero(col_array == col_array)
+            out[rows, col_array[rows].astype(np.intp)] = 1.0
 
     def _bool_number_clash(self, instances: Sequence[Mapping[str, Any]]) -> bool:
         """Does a categorical column of this batch hold both a boolean and a number equal to 0 or 1?
@@ -731,6 +773,10 @@ class CompiledPredictor:
         labels = np.asarray(est.predict(X))
         proba = np.asarray(est.predict_proba(X), dtype=float) if self._has_proba else None
         return labels, proba
+
+
+def _has_zero_or_one(values: list) -> bool:
+    return any((type(v) is int or type(v) is float) and (v == 0 or v == 1) for v in values)
 
 
 class _TreeTable:
