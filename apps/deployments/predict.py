@@ -20,8 +20,9 @@ from apps.core import roles
 from apps.core.api_errors import error_body
 from apps.ml.serving import InputError
 
-from .services import ServingUnavailable, active_deployment, predict_and_log
+from .services import ServingUnavailable, active_target, predict_and_log
 
+MAX_REPORTED_ERRORS = 100
 TOKEN_CACHE_SECONDS = 10.0  # a revoked token stops working within this many seconds
 _tokens: dict[str, tuple[float, object]] = {}
 _tokens_lock = threading.Lock()
@@ -88,18 +89,19 @@ def predict(request, model: str, environment: str):
     if not isinstance(payload, dict) or "instances" not in payload:
         return _error(400, "invalid", "Send {\"instances\": [{feature: value, ...}, ...]}.",
                       {"instances": "This field is required."})
-    deployment = active_deployment(model, environment)
-    if deployment is None:
+    target = active_target(model, environment)
+    if target is None:
         return _error(404, "not_deployed", f"No active deployment of {model!r} in {environment!r}.")
     try:
-        body = predict_and_log(deployment=deployment, instances=payload["instances"], started=started)
+        body = predict_and_log(target=target, instances=payload["instances"], started=started)
     except InputError as exc:
         fields = {}
-        for err in exc.errors:
+        for err in exc.errors[:MAX_REPORTED_ERRORS]:
             where = "instances" if err.get("instance") is None else f"instances[{err['instance']}]"
             key = f"{where}.{err['field']}" if err.get("field") else where
             fields[key] = err["message"]
-        return _error(400, "invalid_instances", exc.message, fields, details=exc.errors)
+        return _error(400, "invalid_instances", exc.message, fields, details=exc.errors[:MAX_REPORTED_ERRORS],
+                      total_problems=len(exc.errors))
     except ServingUnavailable as exc:
         return _error(503, exc.code, exc.message)
     return JsonResponse(body)

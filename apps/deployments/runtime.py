@@ -33,10 +33,23 @@ WARM_INTERVAL_SECONDS = 2.0
 class LoadedModel:
     version_id: int
     sha256: str
+    model_name: str
+    version_number: int
     predictor: CompiledPredictor
     signature: list
     classes: list
     loaded_at: float
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one request needs to know about the active deployment: a few columns, no JSON."""
+
+    deployment_id: int
+    version_id: int
+    sha256: str
+    environment: str
+    max_instances: int
 
 
 class ArtifactRefused(Exception):
@@ -73,12 +86,26 @@ def _load(version) -> LoadedModel:
     signature = serving_signature(version)
     predictor = CompiledPredictor.from_pipeline(pipeline, signature)
     logger.info("model loaded", extra={"version": version.pk, "path": predictor.path, "fast": predictor.fast})
-    return LoadedModel(version.pk, version.artifact_sha256, predictor, signature, list(version.classes), time.time())
+    return LoadedModel(version.pk, version.artifact_sha256, version.model.name, version.version, predictor,
+                       signature, list(version.classes), time.time())
 
 
-def get_loaded(version, *, on_refused=None) -> LoadedModel:
-    """The verified predictor of ``version``, loading it on first use in this process."""
-    key = (version.pk, version.artifact_sha256)
+def _version(version_id: int):
+    from apps.registry.models import ModelVersion
+
+    return ModelVersion.objects.select_related("model", "run__dataset_version").get(pk=version_id)
+
+
+def get_loaded(version=None, *, version_id: int | None = None, sha256: str | None = None,
+               on_refused=None) -> LoadedModel:
+    """The verified predictor of a version, loading it on first use in this process.
+
+    Pass the version, or just its id and artifact sha256 (the hot path): the version row
+    and its large JSON columns are read only when the model is not loaded yet.
+    """
+    if version is not None:
+        version_id, sha256 = version.pk, version.artifact_sha256
+    key = (version_id, sha256)
     model = _loaded.get(key)
     if model is not None:
         return model
@@ -90,7 +117,7 @@ def get_loaded(version, *, on_refused=None) -> LoadedModel:
         if model is not None:
             return model
         try:
-            model = _load(version)
+            model = _load(version if version is not None else _version(version_id))
         except ArtifactRefused as exc:
             _failures[key] = (time.monotonic(), exc)
             if on_refused is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
 import math
 import os
@@ -15,7 +16,7 @@ from datetime import datetime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core import roles
@@ -109,11 +110,62 @@ def deployment_rollback(*, user, deployment: Deployment, reason: str = "") -> De
     return restored
 
 
-def active_deployment(model_name: str, environment_name: str) -> Deployment | None:
-    return (Deployment.objects.filter(model__name=model_name, environment__name=environment_name,
-                                      status=DeploymentStatus.ACTIVE)
-            .select_related("model_version__run__dataset_version", "model_version__model", "environment")
-            .first())
+_ACTIVE_SQL = (
+    "SELECT d.id, d.model_version_id, v.artifact_sha256, e.max_instances"
+    " FROM deployments_deployment d"
+    " JOIN registry_registeredmodel m ON m.id = d.model_id"
+    " JOIN deployments_environment e ON e.id = d.environment_id"
+    " JOIN registry_modelversion v ON v.id = d.model_version_id"
+    " WHERE m.name = %s AND e.name = %s AND d.status = 'active'"
+)
+
+
+def active_target(model_name: str, environment_name: str) -> runtime.Target | None:
+    """The active deployment of a model in an environment: one indexed query, a few columns.
+
+    Plain SQL because compiling the equivalent ORM query costs more than running it,
+    and this runs on every prediction request.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTIVE_SQL, [model_name, environment_name])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return runtime.Target(row[0], row[1], row[2], environment_name, row[3])
+
+
+_LOG_COLUMNS = ("deployment", "model_version_id_logged", "request_id", "created_at", "features", "prediction",
+                "probability", "latency_ms", "instance_index", "batch_size", "source")
+
+
+COPY_FROM_ROWS = 20
+
+
+def _insert_logs(rows: list[tuple]) -> None:
+    """Write a request's instances in one statement: COPY on PostgreSQL for batches, else one
+    multi-row INSERT with values prepared by the fields themselves."""
+    fields = [PredictionLog._meta.get_field(name) for name in _LOG_COLUMNS]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(PredictionLog._meta.db_table)
+    if connection.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
+        json_columns = {i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"}
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([json.dumps(v) if i in json_columns and v is not None else v
+                                    for i, v in enumerate(row)])
+        return
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start:start + 1000]
+        params = [f.get_db_prep_save(value, connection) for row in chunk for f, value in zip(fields, row, strict=True)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(chunk))}", params)
+
+
+def target_of(deployment: Deployment) -> runtime.Target:
+    return runtime.Target(deployment.pk, deployment.model_version_id, deployment.model_version.artifact_sha256,
+                          deployment.environment.name, deployment.environment.max_instances)
 
 
 class ServingUnavailable(Exception):
@@ -128,42 +180,44 @@ def _clean_number(value):
     return value
 
 
-def predict_and_log(*, deployment: Deployment, instances, source: str = "api", now: datetime | None = None,
+def _refused_by_id(target: runtime.Target, exc: runtime.ArtifactRefused) -> None:
+    from apps.registry.models import ModelVersion
+
+    _audit_refused(target.deployment_id, ModelVersion.objects.get(pk=target.version_id), exc)
+
+
+def predict_and_log(*, target: runtime.Target, instances, source: str = "api", now: datetime | None = None,
                     started: float | None = None) -> dict:
     """Validate, predict and log in bulk. Raises InputError (400) or ServingUnavailable (503)."""
     started = started if started is not None else time.perf_counter()
-    version = deployment.model_version
     try:
-        loaded = runtime.get_loaded(version, on_refused=lambda exc: _audit_refused(deployment.pk, version, exc))
+        loaded = runtime.get_loaded(version_id=target.version_id, sha256=target.sha256,
+                                    on_refused=lambda exc: _refused_by_id(target, exc))
     except runtime.ArtifactRefused as exc:
-        PredictionError.objects.create(deployment=deployment, status=503, message=exc.message[:2000])
+        PredictionError.objects.create(deployment_id=target.deployment_id, status=503, message=exc.message[:2000])
         raise ServingUnavailable(exc.message, exc.code) from None
     predictor = loaded.predictor
     try:
-        predictor.validate(instances, max_instances=deployment.environment.max_instances)
+        predictor.validate(instances, max_instances=target.max_instances)
     except InputError as exc:
-        PredictionError.objects.create(deployment=deployment, status=400, message=exc.message[:2000])
+        PredictionError.objects.create(deployment_id=target.deployment_id, status=400, message=exc.message[:2000])
         raise
     predictions, probabilities = predictor.predict(instances)
     request_ids = [uuid.uuid4() for _ in predictions]
     latency = (time.perf_counter() - started) * 1000
     created = now or timezone.now()
     size = len(predictions)
-    rows = [
-        PredictionLog(
-            deployment_id=deployment.pk, model_version_id_logged=version.pk, request_id=request_ids[i],
-            created_at=created, features=instances[i], prediction=_clean_number(predictions[i]),
-            probability=(probabilities[i].get(str(predictions[i])) if probabilities else None),
-            latency_ms=latency, instance_index=i, batch_size=size, source=source,
-        )
+    _insert_logs([
+        (target.deployment_id, target.version_id, request_ids[i], created, instances[i],
+         _clean_number(predictions[i]), probabilities[i].get(str(predictions[i])) if probabilities else None,
+         latency, i, size, source)
         for i in range(size)
-    ]
-    PredictionLog.objects.bulk_create(rows, batch_size=1000)
+    ])
     body = {
-        "model": version.model.name,
-        "version": version.version,
-        "environment": deployment.environment.name,
-        "deployment": deployment.pk,
+        "model": loaded.model_name,
+        "version": loaded.version_number,
+        "environment": target.environment,
+        "deployment": target.deployment_id,
         "predictions": [_clean_number(p) for p in predictions],
         "request_ids": [str(r) for r in request_ids],
     }
@@ -270,7 +324,7 @@ def batch_score(*, batch: BatchScore, ctx: JobContext) -> dict:
                 ctx.check_cancelled()
                 chunk = records[start:start + BATCH_CHUNK]
                 try:
-                    body = predict_and_log(deployment=deployment, instances=chunk, source="batch")
+                    body = predict_and_log(target=target_of(deployment), instances=chunk, source="batch")
                 except InputError as exc:
                     first = exc.errors[0] if exc.errors else {}
                     row = (first.get("instance") or 0) + start + 2

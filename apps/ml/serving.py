@@ -37,13 +37,28 @@ and ``predict_proba`` bit for bit without pandas: it reads the fitted pieces of
 the pipeline that ``apps.ml.train.build_pipeline`` makes (imputer statistics,
 scaler mean/scale, one-hot categories, the ColumnTransformer's column order),
 builds the model's float matrix directly with numpy, and hands it to the final
-estimator. Two estimator families get a leaner call with the same arithmetic:
-random forests (sklearn sums the trees through joblib, ~40 µs of overhead per
-tree) and histogram gradient boosting (sklearn opens an OpenMP parallel region
-per tree, which on a busy machine costs milliseconds per row). Other
-estimators' own ``predict``/``predict_proba`` are called (wrapping them in
-``sklearn.config_context(assume_finite=True, skip_parameter_validation=True)``
-was measured to make no difference, so it is not done).
+estimator through a "kernel" that does the estimator's own arithmetic with less
+per-call overhead:
+
+* ``forest`` (random forests): scikit-learn sums the trees through joblib
+  (~40 µs per tree even with one job). Small requests walk all trees at once
+  with numpy (``_TreeTable``), larger ones call each tree's Cython ``predict``
+  directly; either way leaf values are added in scikit-learn's order.
+* ``hist_gradient_boosting``: scikit-learn opens an OpenMP parallel region per
+  tree (milliseconds per row on a busy machine). Small requests use the numpy
+  walk, larger ones ``_raw_predict(X, n_threads=1)``; the loss object then
+  turns raw scores into probabilities exactly as ``predict_proba`` does.
+* ``logistic``: one ``decision_function`` call gives both labels and
+  probabilities (scikit-learn's predict and predict_proba each compute it).
+* ``knn``: one ``predict_proba`` call when scikit-learn's own ``predict`` is
+  argmax(predict_proba) (uniform weights, brute force); otherwise both calls.
+  The neighbour search's OpenMP is limited to one thread for the call (in the
+  calling thread only): on a loaded machine its threads spin-wait.
+* ``estimator``: the estimator's own ``predict`` (+ ``predict_proba``).
+
+Wrapping the calls in ``sklearn.config_context(assume_finite=True,
+skip_parameter_validation=True)`` made no difference beyond noise (< 10 %,
+the finiteness check on a 1×55 matrix is ~2 µs), so it is not done.
 
 Construction checks the compiled path against the pipeline itself on probe
 rows (every category, nulls, an unseen category, extreme numbers) and demands
@@ -51,8 +66,11 @@ exact equality; a pipeline of another structure, or any disagreement, selects
 the generic path (DataFrame + ``pipeline.predict``): still correct, just
 slower. ``predictor.fast`` and ``predictor.path`` say which one is used, and
 ``fallback_reason`` why. A request the compiled path cannot reproduce exactly
-(integers beyond 2**53 in a categorical feature, or values outside the
-contract above when ``validate`` was skipped) is answered by the generic path.
+is answered by the generic path: integers beyond 2**53 in a categorical
+feature (pandas may store them as floats), a batch whose categorical column
+mixes booleans with the numbers 0/1 (``pd.factorize`` in the training code
+treats ``True`` and ``1`` as one value and names both after whichever came
+first), or values outside the contract above when ``validate`` was skipped.
 
 A predictor is immutable after construction and allocates per call, so one
 instance may be shared by any number of threads.
@@ -60,8 +78,10 @@ instance may be shared by any number of threads.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -77,6 +97,7 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from sklearn.utils.extmath import softmax
@@ -89,6 +110,7 @@ CATEGORICAL_ROLES = frozenset({"categorical", "boolean"})
 _MAX_EXACT_INT = 2**53  # beyond this pandas may turn an int into a (different) float label
 _MAX_NAMES_IN_MESSAGE = 20
 _NUMERIC_TYPES = frozenset({int, float, type(None)})
+_MAX_TABLE_NODES = 500_000  # ≤ ~25 MB of node arrays; bigger ensembles are walked tree by tree
 _ROW_LOOP_MAX = 16  # up to this many instances, categorical values are encoded row by row
 
 
@@ -330,13 +352,11 @@ class CompiledPredictor:
 
     Attributes: ``fast`` (compiled numpy path in use), ``path`` ("compiled" or
     "pipeline"), ``kernel`` (how the final estimator is called: "forest",
-    "hist_gradient_boosting", "estimator" or "pipeline"), ``fallback_reason``,
+    "hist_gradient_boosting", "logistic", "knn", "estimator" or "pipeline"), ``fallback_reason``,
     ``feature_names``, ``task_type`` ("classification"/"regression"),
     ``classes`` (class labels as strings, or None) and ``n_columns`` (width of
     the model's input matrix; None on the pipeline path).
     """
-
-    VECTOR_CELLS = 8192  # rows × trees up to which tree ensembles are walked with numpy
 
     fast: bool
     path: str
@@ -346,8 +366,8 @@ class CompiledPredictor:
     def __init__(self, pipeline: Pipeline, signature: Sequence[Mapping[str, Any]]):
         """Generic (pipeline) predictor; use ``from_pipeline`` to get the compiled one when possible."""
         self.pipeline = pipeline
-        self.signature = _CompiledSignature(signature)
-        self.feature_names = self.signature.names
+        self._sig = _CompiledSignature(signature)
+        self.feature_names = self._sig.names
         estimator = pipeline.steps[-1][1] if isinstance(pipeline, Pipeline) else pipeline
         self.estimator = estimator
         classes = getattr(estimator, "classes_", None)
@@ -392,7 +412,10 @@ class CompiledPredictor:
             return self
         try:
             X, X_one = self._transform_fast(probe), self._transform_fast(probe[:1])
-            same_matrix = _same(X, self.pipeline[:-1].transform(self._frame(probe)))
+            reference = self.pipeline[:-1].transform(self._frame(probe))
+            same_matrix = _same(X, reference) and _same(
+                self._transform_fast(probe, by_column=True), reference
+            )
         except Exception as exc:
             self._use_pipeline(f"the compiled transform failed on probe rows: {exc!r}")
             return self
@@ -401,7 +424,9 @@ class CompiledPredictor:
             return self
         for kernel in dict.fromkeys((self.kernel, "estimator")):
             self.kernel = kernel
-            modes = (True, False) if kernel in ("forest", "hist_gradient_boosting") else (None,)
+            modes = (
+                (True, False) if kernel in ("forest", "hist_gradient_boosting") and self._table else (None,)
+            )
             try:
                 results = [
                     (self._call_estimator(X, mode) + self._call_estimator(X_one, mode)) for mode in modes
@@ -446,7 +471,7 @@ class CompiledPredictor:
             cols = _as_list(columns)
             if not cols:
                 continue
-            if not all(isinstance(c, str) and c in self.signature.name_set for c in cols):
+            if not all(isinstance(c, str) and c in self._sig.name_set for c in cols):
                 raise _Unsupported(f"transformer {name!r} uses columns not in the signature")
             kind = _branch_kind(trans)
             (numeric if kind == "numeric" else categorical).append((cols, trans))
@@ -461,6 +486,7 @@ class CompiledPredictor:
         width = 0
         self._num_names: tuple[str, ...] = ()
         self._num_getter = None
+        self._num_keep = self._num_fill = self._num_mean = self._num_scale = None
         if numeric:
             cols, branch = numeric[0]
             imputer, scaler = branch.steps[1][1], branch.steps[2][1]
@@ -520,11 +546,18 @@ class CompiledPredictor:
             raise _Unsupported(f"the model expects {n_in} columns, the compiled transform gives {width}")
         self.kernel = _kernel_for(estimator)
         self._table = None
+        self.vector_max_rows = 0
         if self.kernel in ("forest", "hist_gradient_boosting"):
             try:
                 self._table = _TreeTable.from_estimator(estimator, self.classes is not None)
+            except _TooBig:
+                pass  # tree by tree (still without joblib / OpenMP overhead)
             except Exception:  # unexpected internals: call the estimator itself
                 self.kernel = "estimator"
+            if self._table is not None:
+                self.vector_max_rows = self._table.worthwhile_rows(self.kernel)
+                if self.vector_max_rows < 1:
+                    self._table = None
 
     def _probe_instances(self) -> list[dict[str, Any]]:
         """Rows touching every category, nulls, an unseen category and extreme numbers."""
@@ -558,10 +591,12 @@ class CompiledPredictor:
 
     def validate(self, instances: Any, *, max_instances: int) -> None:
         """``validate_instances`` against this model's signature (prepared once)."""
-        _validate(instances, self.signature, max_instances)
+        _validate(instances, self._sig, max_instances)
 
     def transform_rows(self, instances: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The float matrix the final estimator sees (C-contiguous, one row per instance)."""
+        if len(instances) == 0 and self.n_columns is not None:
+            return np.zeros((0, self.n_columns))
         if self.fast:
             try:
                 return self._transform_fast(instances)
@@ -576,6 +611,8 @@ class CompiledPredictor:
         Expects instances that passed ``validate`` (others are still answered
         exactly, through the pipeline, as far as the pipeline accepts them).
         """
+        if len(instances) == 0:
+            return [], ([] if self._has_proba else None)
         labels, proba = self._predict_arrays(instances)
         predictions = labels.tolist()
         if proba is None:
@@ -603,7 +640,9 @@ class CompiledPredictor:
         proba = np.asarray(self.pipeline.predict_proba(frame), dtype=float) if self._has_proba else None
         return labels, proba
 
-    def _transform_fast(self, instances: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    def _transform_fast(
+        self, instances: Sequence[Mapping[str, Any]], by_column: bool | None = None
+    ) -> np.ndarray:
         n = len(instances)
         width = self.n_columns
         out = np.zeros((n, width), dtype=np.float64)
@@ -632,7 +671,7 @@ class CompiledPredictor:
                 num /= self._num_scale
             out[:, : self._n_num] = num
         if self._cat_getter is not None:
-            if n <= _ROW_LOOP_MAX:
+            if by_column is False or (by_column is None and n <= _ROW_LOOP_MAX):
                 self._encode_rows(instances, out)
             else:
                 self._encode_columns(instances, out)
@@ -708,7 +747,7 @@ class CompiledPredictor:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Labels/values and probabilities of the final estimator for the model matrix ``X``.
 
-        For tree ensembles, small requests (rows × trees ≤ ``VECTOR_CELLS``) walk
+        For tree ensembles, requests of at most ``vector_max_rows`` rows walk
         every tree at once with numpy (``_TreeTable``); larger ones go tree by
         tree through scikit-learn's Cython. Both add the trees' leaf values in
         scikit-learn's order, so results are identical. ``vectorize`` forces
@@ -720,8 +759,8 @@ class CompiledPredictor:
             X32 = np.asarray(X, dtype=np.float32)
             table = self._table
             if vectorize is None:
-                vectorize = X.shape[0] * table.n_trees <= self.VECTOR_CELLS
-            if vectorize and not np.isnan(X32).any():
+                vectorize = X.shape[0] <= self.vector_max_rows
+            if vectorize and table is not None and not np.isnan(X32).any():
                 leaf_values = table.leaf_values(X32)  # (n, trees, outputs)
                 n, n_trees, width = leaf_values.shape
                 chain = np.zeros((n, n_trees + 1, width), dtype=np.float64)
@@ -742,8 +781,8 @@ class CompiledPredictor:
         if kernel == "hist_gradient_boosting":
             table = self._table
             if vectorize is None:
-                vectorize = X.shape[0] * table.n_trees <= self.VECTOR_CELLS
-            if vectorize and not np.isnan(X).any():
+                vectorize = X.shape[0] <= self.vector_max_rows
+            if vectorize and table is not None and not np.isnan(X).any():
                 n = X.shape[0]
                 k = est.n_trees_per_iteration_
                 leaf_values = table.leaf_values(np.ascontiguousarray(X, dtype=np.float64))
@@ -770,9 +809,54 @@ class CompiledPredictor:
                 return labels, np.stack([1 - positive, positive], axis=1)
             labels = est.classes_.take(np.argmax(scores, axis=1), axis=0)
             return labels, softmax(scores, copy=False)
+        if kernel == "knn":
+            # The neighbour search runs OpenMP threads; on a shared server they mostly spin-wait (p99 of
+            # 80 ms instead of 3 ms for one row, measured): one thread, for this calling thread only.
+            with _one_openmp_thread():
+                if _knn_predict_is_proba_argmax(est, X):
+                    # KNeighborsClassifier.predict itself returns classes_[argmax(predict_proba(X))] here.
+                    proba = est.predict_proba(X)
+                    return est.classes_[np.argmax(proba, axis=1)], proba
+                return np.asarray(est.predict(X)), np.asarray(est.predict_proba(X), dtype=float)
         labels = np.asarray(est.predict(X))
         proba = np.asarray(est.predict_proba(X), dtype=float) if self._has_proba else None
         return labels, proba
+
+
+_OPENMP: list[Any] = []  # [threadpoolctl selection of the loaded OpenMP runtimes, or None]
+_OPENMP_LOCK = threading.Lock()
+
+
+def _one_openmp_thread() -> contextlib.AbstractContextManager:
+    """Limit OpenMP to one thread in the calling thread (libgomp keeps the limit per thread).
+
+    ~6 µs; the threadpoolctl controller (slow to build: it scans loaded
+    libraries) is made once per process.
+    """
+    if not _OPENMP:
+        with _OPENMP_LOCK:
+            if not _OPENMP:
+                try:
+                    from threadpoolctl import ThreadpoolController
+
+                    _OPENMP.append(ThreadpoolController().select(user_api="openmp"))
+                except Exception:  # pragma: no cover - no threadpoolctl: run unlimited
+                    _OPENMP.append(None)
+    selection = _OPENMP[0]
+    if selection is None or not selection.lib_controllers:
+        return contextlib.nullcontext()
+    return selection.limit(limits=1)
+
+
+def _knn_predict_is_proba_argmax(estimator: Any, X: np.ndarray) -> bool:
+    """The condition under which scikit-learn's KNeighborsClassifier.predict goes through predict_proba."""
+    if estimator.weights != "uniform" or getattr(estimator, "_fit_method", None) != "brute":
+        return False
+    try:
+        from sklearn.metrics._pairwise_distances_reduction import ArgKminClassMode
+    except ImportError:  # pragma: no cover - private module moved: two calls are still exact
+        return False
+    return bool(ArgKminClassMode.is_usable_for(X, estimator._fit_X, estimator.metric))
 
 
 def _has_zero_or_one(values: list) -> bool:
@@ -814,6 +898,8 @@ class _TreeTable:
     def from_estimator(cls, estimator: Any, classifier: bool) -> _TreeTable:
         if isinstance(estimator, RandomForestClassifier | RandomForestRegressor):
             width = estimator.n_classes_ if classifier else 1
+            if sum(tree.tree_.node_count for tree in estimator.estimators_) > _MAX_TABLE_NODES:
+                raise _TooBig
             trees, depth = [], 0
             for tree in estimator.estimators_:
                 t = tree.tree_
@@ -825,6 +911,8 @@ class _TreeTable:
                 )
                 depth = max(depth, t.max_depth)
             return cls(trees, depth)
+        if sum(len(p.nodes) for iteration in estimator._predictors for p in iteration) > _MAX_TABLE_NODES:
+            raise _TooBig
         trees, depth = [], 0
         for iteration in estimator._predictors:
             for predictor in iteration:
@@ -842,6 +930,21 @@ class _TreeTable:
                 depth = max(depth, int(nodes["depth"].max()))
         return cls(trees, depth)
 
+    def worthwhile_rows(self, kernel: str) -> int:
+        """Up to how many rows walking all trees at once beats scikit-learn's tree-by-tree loop.
+
+        Cost model fitted on a 2-core x86 machine (µs): numpy walk ≈ depth ×
+        (4 + 0.0056 · rows · trees); scikit-learn ≈ trees × (c + 0.05 · rows),
+        c = 3.4 for a forest tree, 7.6 for a boosting tree (it also opens an
+        OpenMP region per tree).
+        """
+        per_tree = 3.4 if kernel == "forest" else 7.6
+        gain = self.n_trees * per_tree - 4.0 * self.depth
+        if gain <= 0:
+            return 0
+        slope = self.n_trees * (0.0056 * self.depth - 0.05)
+        return 1_000_000 if slope <= 0 else int(gain / slope)
+
     def leaf_values(self, X: np.ndarray) -> np.ndarray:
         """(rows, trees, width) leaf values for a C-contiguous ``X`` without NaN."""
         n, n_features = X.shape
@@ -853,6 +956,10 @@ class _TreeTable:
             x = flat.take(base + feature.take(node))
             node = np.where(x <= threshold.take(node), left.take(node), right.take(node))
         return self.values.take(node, axis=0).reshape(n, self.n_trees, self.values.shape[1])
+
+
+class _TooBig(Exception):
+    """The ensemble has too many nodes to copy into a ``_TreeTable``."""
 
 
 class _Unsupported(Exception):
@@ -900,6 +1007,8 @@ def _kernel_for(estimator: Any) -> str:
             return "forest"
     if kind is LogisticRegression and hasattr(estimator, "decision_function"):
         return "logistic"
+    if kind is KNeighborsClassifier and not getattr(estimator, "outputs_2d_", True):
+        return "knn"
     if kind in (HistGradientBoostingClassifier, HistGradientBoostingRegressor):
         if hasattr(estimator, "_raw_predict") and hasattr(estimator, "_loss"):
             return "hist_gradient_boosting"

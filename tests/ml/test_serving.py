@@ -13,6 +13,7 @@ from sklearn.feature_selection import VarianceThreshold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from apps.ml import serving
 from apps.ml.catalog import CATALOG
 from apps.ml.errors import MLError
 from apps.ml.persist import dump_pipeline, load_pipeline, sha256_bytes
@@ -29,13 +30,14 @@ FEATURES = [
     {"name": "flag", "role": "boolean"},
 ]
 NAMES = [f["name"] for f in FEATURES]
-FAST_PARAMS = {"n_estimators": 12, "max_iter": 20}
+FAST_PARAMS = {"n_estimators": 30, "max_iter": 20}  # enough trees for the numpy walk to pay off
 EXPECTED_KERNEL = {
     "logistic_regression": "logistic",
     "random_forest_classifier": "forest",
     "random_forest_regressor": "forest",
     "hist_gradient_boosting_classifier": "hist_gradient_boosting",
     "hist_gradient_boosting_regressor": "hist_gradient_boosting",
+    "knn_classifier": "knn",
 }
 
 
@@ -172,9 +174,44 @@ def test_compiled_predictor_reproduces_pipeline(frames, algorithm: str, n_classe
         predictor.transform_rows(instances), pipeline[:-1].transform(pd.DataFrame(instances))
     )
     if predictor.kernel in ("forest", "hist_gradient_boosting"):  # the tree-by-tree path for big batches
-        predictor.VECTOR_CELLS = 0
+        assert predictor.vector_max_rows >= 1
+        predictor.vector_max_rows = 0
         assert_matches(predictor, pipeline, instances)
         assert_matches(predictor, pipeline, instances[:1])
+
+
+def test_large_ensembles_are_walked_tree_by_tree(frames, monkeypatch) -> None:
+    monkeypatch.setattr(serving, "_MAX_TABLE_NODES", 10)
+    df = frames[2]
+    for algorithm in ("random_forest_classifier", "hist_gradient_boosting_classifier"):
+        pipeline, signature = fit(df, spec_for(algorithm))
+        predictor = CompiledPredictor.from_pipeline(pipeline, signature)
+        assert predictor.fast and predictor.kernel == EXPECTED_KERNEL[algorithm]
+        assert predictor._table is None and predictor.vector_max_rows == 0
+        rows = tricky_instances(as_instances(df))
+        assert_matches(predictor, pipeline, rows[:6])
+        assert_matches(predictor, pipeline, rows[:1])
+
+
+@pytest.mark.parametrize("roles", [("numeric",), ("categorical", "boolean")])
+def test_only_one_kind_of_feature(frames, roles: tuple[str, ...]) -> None:
+    df = frames[3]
+    features = [f for f in FEATURES if f["role"] in roles]
+    for algorithm in ("logistic_regression", "hist_gradient_boosting_classifier"):
+        spec = TrainingSpec(
+            "classification", "y", features, algorithm, {"max_iter": 20} if "hist" in algorithm else {}
+        )
+        pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+        signature = [dict(item, nullable=True) for item in _signature(df, df, spec)]
+        predictor = CompiledPredictor.from_pipeline(pipeline, signature)
+        assert predictor.fast, predictor.fallback_reason
+        rows = [
+            {k: v for k, v in r.items() if k in spec.feature_names}
+            for r in tricky_instances(as_instances(df))
+        ]
+        rows += [{k: v for k, v in r.items() if k in spec.feature_names} for r in as_instances(df.iloc[:30])]
+        assert_matches(predictor, pipeline, rows)
+        assert_matches(predictor, pipeline, rows[:1])
 
 
 def test_knn_with_distance_weights_and_run_training_pipeline(frames) -> None:
@@ -186,6 +223,25 @@ def test_knn_with_distance_weights_and_run_training_pipeline(frames) -> None:
     rows = [r for r in rows if None not in r.values()]  # this signature has no nullable flag
     predictor.validate(rows, max_instances=100)
     assert_matches(predictor, result.pipeline, rows)
+
+
+def test_knn_brute_force_single_call_path() -> None:
+    """Wide data: scikit-learn picks brute force, where predict is argmax(predict_proba)."""
+    rng = np.random.default_rng(5)
+    X, y = make_classification(n_samples=200, n_features=18, n_informative=6, n_classes=3, random_state=5)
+    df = pd.DataFrame(X, columns=[f"x{i}" for i in range(18)])
+    df["kind"] = rng.choice(["a", "b", "c"], len(df))
+    df["y"] = np.array(["p", "q", "r"])[y]
+    features = [{"name": c, "role": "numeric"} for c in df.columns[:18]] + [
+        {"name": "kind", "role": "categorical"}
+    ]
+    spec = TrainingSpec("classification", "y", features, "knn_classifier", {"n_neighbors": 6})
+    pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+    predictor = CompiledPredictor.from_pipeline(pipeline, _signature(df, df, spec))
+    assert predictor.fast and predictor.kernel == "knn" and pipeline[-1]._fit_method == "brute"
+    rows = df[spec.feature_names].iloc[:40].to_dict("records")
+    assert_matches(predictor, pipeline, rows)
+    assert_matches(predictor, pipeline, rows[:1])
 
 
 def test_mixed_numeric_spellings_in_one_batch_match_pandas_inference(frames) -> None:
@@ -205,6 +261,11 @@ def test_mixed_numeric_spellings_in_one_batch_match_pandas_inference(frames) -> 
         rows = [dict(r, size=s) for r, s in zip(base, sizes, strict=True)]
         assert compiled(predictor, rows) is fast
         assert_matches(predictor, pipeline, rows)
+    for f0 in ([2**53 + 1, 0.5, 2**64 + 5, None, -(2**63) - 1, 7], [2**53 + 1, 2, 3, 4, 5, 6]):
+        rows = [dict(r, f0=v) for r, v in zip(base, f0, strict=True)]
+        assert compiled(predictor, rows)
+        assert_matches(predictor, pipeline, rows)
+        assert_matches(predictor, pipeline, rows[:1])
 
 
 def test_huge_integer_category_goes_through_pipeline_exactly(frames) -> None:
@@ -243,9 +304,10 @@ def test_artifact_round_trip_still_compiles(frames) -> None:
     assert_matches(predictor, pipeline, tricky_instances(as_instances(df)))
 
 
-def test_concurrent_predictions_are_consistent(frames) -> None:
+@pytest.mark.parametrize("algorithm", ["random_forest_classifier", "knn_classifier"])
+def test_concurrent_predictions_are_consistent(frames, algorithm: str) -> None:
     df = frames[3]
-    pipeline, signature = fit(df, spec_for("random_forest_classifier"))
+    pipeline, signature = fit(df, spec_for(algorithm))
     predictor = CompiledPredictor.from_pipeline(pipeline, signature)
     instances = as_instances(df.iloc[:40])
     expected = predictor.predict(instances)
@@ -313,6 +375,7 @@ def test_unverified_compile_and_generic_constructor(frames) -> None:
     assert quick.fast and not generic.fast
     rows = tricky_instances(as_instances(df))
     assert quick.predict(rows) == generic.predict(rows)
+    assert quick.predict([]) == ([], None) and quick.transform_rows([]).shape == (0, quick.n_columns)
 
 
 # --- validation ------------------------------------------------------------------------------------------
