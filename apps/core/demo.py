@@ -16,6 +16,7 @@ DEMO_STEPS: list[str] = [
     "apps.datasets.demo:seed",
     "apps.experiments.demo:seed",
     "apps.registry.demo:seed",
+    "apps.deployments.demo:seed",
 ]
 
 

@@ -70,10 +70,13 @@ def timeseries(deployment: Deployment) -> dict:
         .order_by("-id").values_list("created_at", "latency_ms", "prediction", "instance_index")[:CHART_ROWS]
     )
     rows.reverse()
+    daily = bool(rows) and (rows[-1][0] - rows[0][0]) > timedelta(days=3)
     hours: dict = {}
     numeric_predictions: list[float] = []
     for created_at, latency, prediction, index in rows:
         hour = created_at.replace(minute=0, second=0, microsecond=0)
+        if daily:
+            hour = hour.replace(hour=0)
         bucket = hours.setdefault(hour, {"requests": 0, "latencies": [], "classes": Counter(), "values": []})
         if index == 0:
             bucket["requests"] += 1
@@ -93,6 +96,7 @@ def timeseries(deployment: Deployment) -> dict:
         "class_share": {c: [] for c in classes},
         "mean_prediction": [],
         "sampled_rows": len(rows),
+        "bucket": "day" if daily else "hour",
         "numeric_predictions": numeric_predictions[-5000:],
     }
     for h in order:

@@ -70,19 +70,20 @@ def deployment_detail(request, pk: int):
     series = timeseries(deployment)
     figures = {}
     if series["hours"]:
-        figures["requests"] = charts.bars(series["hours"], series["requests"], title="Requests per hour",
-                                          y_title="requests")
+        per = series["bucket"]
+        figures["requests"] = charts.lines(series["hours"], {"requests": series["requests"]},
+                                           title=f"Requests per {per}", y_title="requests")
         figures["latency"] = charts.lines(series["hours"], {"p50": series["p50"], "p95": series["p95"]},
-                                          title="Latency per hour (ms, server side)", y_title="ms")
+                                          title=f"Latency per {per} (ms, server side)", y_title="ms")
         if series["classes"]:
-            fig = charts.lines(series["hours"], series["class_share"], title="Prediction mix per hour",
+            fig = charts.lines(series["hours"], series["class_share"], title=f"Prediction mix per {per}",
                                y_title="share", mode="lines")
             for trace in fig["data"]:
                 trace["stackgroup"] = "one"
             figures["predictions"] = fig
         elif series["numeric_predictions"]:
             figures["predictions"] = charts.lines(series["hours"], {"mean prediction": series["mean_prediction"]},
-                                                  title="Mean prediction per hour", y_title="prediction")
+                                                  title=f"Mean prediction per {per}", y_title="prediction")
     recent = PredictionLog.objects.filter(deployment_id=deployment.pk).order_by("-id")[:25]
     history = Deployment.objects.filter(model=deployment.model, environment=deployment.environment).select_related(
         "model_version", "deployed_by")[:20]
