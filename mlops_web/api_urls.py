@@ -7,6 +7,7 @@ from apps.datasets import api as datasets_api
 from apps.deployments import api as deployments_api
 from apps.deployments.predict import predict
 from apps.experiments import api as experiments_api
+from apps.monitoring import api as monitoring_api
 from apps.registry import api as registry_api
 
 urlpatterns = [
@@ -36,4 +37,6 @@ urlpatterns = [
     path("deployments/<int:pk>/rollback/", deployments_api.DeploymentRollbackApi.as_view(), name="deployment_rollback"),
     path("predict/<str:model>/<str:environment>/", predict, name="predict"),
     path("feedback/", deployments_api.FeedbackApi.as_view(), name="feedback"),
+    path("deployments/<int:pk>/drift/", monitoring_api.DriftReportsApi.as_view(), name="drift_reports"),
+    path("deployments/<int:pk>/drift-checks/", monitoring_api.DriftCheckApi.as_view(), name="drift_check"),
 ]

@@ -308,8 +308,10 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 JOB_RETRY_DELAYS = [int(x) for x in env_list("JOB_RETRY_DELAYS", ["5", "30", "120"]) if x.isdigit()] or [5]
 JOB_REAPER_INTERVAL_SECONDS = env_float("JOB_REAPER_INTERVAL_SECONDS", 30.0, minimum=0.5)
 
+MONITOR_SCHEDULER_INTERVAL_SECONDS = env_float("MONITOR_SCHEDULER_INTERVAL_SECONDS", 60.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "core.reap_stale_jobs", "schedule": JOB_REAPER_INTERVAL_SECONDS},
+    "monitoring-schedule": {"task": "monitoring.schedule", "schedule": MONITOR_SCHEDULER_INTERVAL_SECONDS},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -54,3 +54,22 @@ def api_token_revoke(*, user, token: ApiToken) -> ApiToken:
             token.save(update_fields=["revoked_at"])
             audit_record(actor=user, action="api_token.revoke", obj=token, before={"active": True}, after={"active": False})
     return token
+
+
+SYSTEM_USERNAME = "mlops-system"
+
+
+def system_user():
+    """The account automated workflows act as (retraining, CI): an ML engineer that cannot log in."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    User = get_user_model()
+    user, created = User.objects.get_or_create(
+        username=SYSTEM_USERNAME, defaults={"first_name": "MLOps", "last_name": "automation"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    user.groups.add(Group.objects.get(name=roles.ML_ENGINEER))
+    return user

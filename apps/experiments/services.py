@@ -28,6 +28,7 @@ from apps.ml.persist import dump_pipeline, sha256_bytes
 from apps.ml.train import FEATURE_ROLES, TrainingCancelled, TrainingSpec, run_training, select_best
 
 from .models import Experiment, Run, RunSource, TaskType
+from .signals import run_trained
 
 logger = logging.getLogger(__name__)
 
@@ -322,6 +323,7 @@ def run_train(*, run: Run, ctx: JobContext) -> dict:
             )
             audit_record(actor=None, action="run.trained", obj=run,
                          after={"metrics": best.metrics, "artifact_sha256": digest})
+            transaction.on_commit(lambda: run_trained.send(sender=Run, run=Run.objects.get(pk=run.pk)))
     except BaseException:
         default_storage.delete(name)
         raise

@@ -22,7 +22,9 @@
       el.on("plotly_click", function (ev) {
         var point = ev.points && ev.points[0];
         if (!point) return;
-        var url = figure.clickUrl.replace("__x__", encodeURIComponent(point.x)).replace("__y__", encodeURIComponent(point.y));
+        var url = figure.clickUrl.replace("__x__", encodeURIComponent(point.x))
+          .replace("__y__", encodeURIComponent(point.y))
+          .replace("__customdata__", encodeURIComponent(point.customdata));
         if (window.htmx && figure.clickTarget) {
           window.htmx.ajax("GET", url, { target: figure.clickTarget, swap: "innerHTML" });
         } else {

@@ -1,0 +1,424 @@
+"""Drift checks, alert episodes with notifications, and retraining that closes the loop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import requests
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.services import system_user
+from apps.core import roles
+from apps.core.jobs import JobContext, JobFailed
+from apps.core.models import Job
+from apps.core.services import audit_record, job_create
+from apps.datasets.models import VersionSource
+from apps.datasets.services import dataset_version_create, dataset_version_profile, load_version_frame
+from apps.deployments.models import Deployment, PredictionLog
+from apps.experiments.models import Run, RunSource
+from apps.experiments.services import run_launch
+from apps.ml import drift as D
+from apps.ml import metrics as M
+from apps.registry.services import model_version_register, promotion_request
+
+from .models import Alert, AlertStatus, DriftReport, MonitorPolicy, ReportStatus, Retraining, RetrainPolicy
+
+logger = logging.getLogger(__name__)
+
+CHECK_JOB = "monitoring.drift_check"
+NOTIFY_JOB = "monitoring.notify"
+RETRAIN_JOB = "monitoring.retrain"
+MAX_WINDOW_ROWS = 200_000
+WEBHOOK_TIMEOUT_SECONDS = 5
+WEBHOOK_ATTEMPTS = 3
+
+
+def policy_ensure(*, model, environment) -> MonitorPolicy:
+    policy, _ = MonitorPolicy.objects.get_or_create(
+        model=model, environment=environment, defaults={"enabled": environment.is_production})
+    return policy
+
+
+def policy_update(*, user, policy: MonitorPolicy, values: dict) -> MonitorPolicy:
+    if not (user.is_staff or roles.can(user, "launch_training")):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied("Only ML engineers and admins change monitor policies.")
+    before = {k: getattr(policy, k) for k in values}
+    for key, value in values.items():
+        setattr(policy, key, value)
+    policy.full_clean()
+    if policy.drift_share <= 0 or policy.drift_share > 1:
+        raise ValidationError({"drift_share": "The drift share is a fraction between 0 (exclusive) and 1."})
+    if policy.retrain_policy == RetrainPolicy.ON_PERFORMANCE and policy.performance_threshold is None:
+        raise ValidationError({"performance_threshold": "Retraining on performance needs a threshold."})
+    with transaction.atomic():
+        policy.save()
+        audit_record(actor=user, action="monitor_policy.update", obj=policy, before=before, after=values)
+    return policy
+
+
+def active_deployment_of(policy: MonitorPolicy) -> Deployment | None:
+    return (Deployment.objects.filter(model=policy.model, environment=policy.environment, status="active")
+            .select_related("model_version__run__dataset_version", "model_version__run__experiment").first())
+
+
+def check_request(*, user, policy: MonitorPolicy, window_start: datetime | None = None,
+                  window_end: datetime | None = None) -> Job:
+    """Queue a drift check now (the API's and the button's action)."""
+    if window_start and window_end and window_start >= window_end:
+        raise ValidationError({"window_start": "The window must start before it ends."})
+    if active_deployment_of(policy) is None:
+        raise ValidationError({"deployment": f"{policy.model.name} has no active deployment in {policy.environment}."})
+    params = {}
+    if window_start:
+        params["window_start"] = window_start.isoformat()
+    if window_end:
+        params["window_end"] = window_end.isoformat()
+    return job_create(kind=CHECK_JOB, created_by=user, target=policy, params=params, message="Waiting to check")
+
+
+def _window(policy: MonitorPolicy, deployment_ids: list[int], start: datetime | None, end: datetime | None):
+    logs = PredictionLog.objects.filter(deployment_id__in=deployment_ids)
+    end = end or timezone.now()
+    if start is None and policy.window_predictions:
+        rows = list(logs.filter(created_at__lte=end).order_by("-id")
+                    .values_list("created_at", "features", "prediction", "probability", "label")
+                    [:policy.window_predictions])
+        start = min((r[0] for r in rows), default=end)
+        return start, end, rows
+    start = start or end - timedelta(hours=policy.window_hours)
+    rows = list(logs.filter(created_at__gte=start, created_at__lt=end).order_by("-id")
+                .values_list("created_at", "features", "prediction", "probability", "label")[:MAX_WINDOW_ROWS])
+    return start, end, rows
+
+
+def _feature_verdicts(policy: MonitorPolicy, signature: list[dict], reference: dict, rows: list) -> list:
+    features = [r[1] or {} for r in rows]
+    results = []
+    for feature in signature:
+        name = feature["name"]
+        ref = reference.get(name)
+        if ref is None:
+            continue
+        kind = ref["kind"]
+        method = policy.numeric_method if kind == "numeric" else policy.categorical_method
+        threshold = policy.numeric_threshold if kind == "numeric" else policy.categorical_threshold
+        present = any(name in f for f in features)
+        values = None
+        if features and present:
+            raw = [f.get(name) for f in features]
+            values = (pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=float)
+                      if kind == "numeric" else np.array([None if v is None else str(v) for v in raw], dtype=object))
+        results.append(D.feature_drift(name, ref, values, method=None if method == "auto" else method,
+                                       threshold=threshold, min_rows=policy.min_rows))
+    return results
+
+
+def _performance(task_type: str, rows: list, classes: list[str]) -> dict:
+    labelled = [r for r in rows if r[4] is not None]
+    if len(labelled) < 10:
+        return {"labelled_rows": len(labelled)}
+    if task_type == "classification":
+        y = np.array([str(r[4]) for r in labelled], dtype=object)
+        pred = np.array([str(r[2]) for r in labelled], dtype=object)
+        labels = sorted(set(classes) | set(y.tolist()) | set(pred.tolist()))
+        proba = None
+        if len(labels) == 2 and all(r[3] is not None for r in labelled):
+            positive = labels[1]
+            p_pos = np.array([r[3] if str(r[2]) == positive else 1 - r[3] for r in labelled])
+            proba = np.column_stack([1 - p_pos, p_pos])
+        metrics = M.classification_metrics(y, pred, proba, labels)
+        if proba is None:
+            metrics["roc_auc"] = metrics["log_loss"] = None
+    else:
+        y = np.array([float(r[4]) for r in labelled])
+        pred = np.array([float(r[2]) for r in labelled])
+        metrics = M.regression_metrics(y, pred)
+    return {"labelled_rows": len(labelled), "metrics": metrics}
+
+
+def drift_check(*, policy: MonitorPolicy, window_start: datetime | None = None, window_end: datetime | None = None,
+                job: Job | None = None, progress=None) -> DriftReport:
+    """Compare a window of logged inputs with the stored reference summary (never the training file)."""
+    deployment = active_deployment_of(policy)
+    if deployment is None:
+        raise JobFailed(f"{policy.model.name} has no active deployment in {policy.environment}.")
+    version = deployment.model_version
+    reference_version = policy.reference_dataset_version or version.run.dataset_version
+    reference = reference_version.reference or {}
+    if not reference:
+        raise JobFailed(f"{reference_version} has no reference summary (was it profiled?).")
+    slot = list(Deployment.objects.filter(model=policy.model, environment=policy.environment)
+                .values_list("pk", flat=True))
+    if progress:
+        progress(10, "Reading the window of logged predictions")
+    start, end, rows = _window(policy, slot, window_start, window_end)
+    if progress:
+        progress(40, f"Comparing {len(rows):,} rows with {reference_version}")
+    verdicts = _feature_verdicts(policy, version.signature, reference, rows)
+    summary = D.dataset_drift(verdicts, share=policy.drift_share)
+    experiment = version.run.experiment
+    prediction = {}
+    target_ref = reference.get(experiment.target)
+    if target_ref is not None and rows:
+        predicted = [r[2] for r in rows]
+        values = (np.array(predicted, dtype=float) if target_ref["kind"] == "numeric"
+                  else np.array([str(p) for p in predicted], dtype=object))
+        prediction = D.feature_drift("prediction", target_ref, values, min_rows=policy.min_rows).to_dict()
+    performance = _performance(experiment.task_type, rows, version.classes)
+    performance["holdout"] = version.metrics
+    enough = len(rows) >= policy.min_rows and summary["dataset_drift"] is not None
+    status = (ReportStatus.NOT_ENOUGH_DATA if not enough
+              else ReportStatus.DRIFTING if summary["dataset_drift"] else ReportStatus.OK)
+    with transaction.atomic():
+        report = DriftReport.objects.create(
+            policy=policy, deployment=deployment, model_version=version, reference_dataset_version=reference_version,
+            window_start=start, window_end=end, rows=len(rows), status=status,
+            dataset_drift=summary["dataset_drift"] if enough else None,
+            drift_share=summary["drift_share"] if enough else None, drifted_features=summary["drifted"],
+            features=[v.to_dict() for v in verdicts], prediction_drift=prediction, performance=performance, job=job,
+        )
+        MonitorPolicy.objects.filter(pk=policy.pk).update(last_run_at=timezone.now())
+        _update_alerts(policy, report)
+    return report
+
+
+def _performance_breached(policy: MonitorPolicy, report: DriftReport) -> bool | None:
+    if policy.performance_threshold is None:
+        return None
+    metric = policy.performance_metric or policy.model.primary_metric
+    value = (report.performance.get("metrics") or {}).get(metric)
+    if value is None:
+        return None
+    higher = M.METRICS.get(metric, {}).get("higher_is_better", True)
+    return value < policy.performance_threshold if higher else value > policy.performance_threshold
+
+
+def _update_alerts(policy: MonitorPolicy, report: DriftReport) -> None:
+    """Open an alert when a threshold is crossed, resolve it when back to normal; never repeat."""
+    states = {"drift": report.dataset_drift if report.status != ReportStatus.NOT_ENOUGH_DATA else None,
+              "performance": _performance_breached(policy, report)}
+    for kind, breached in states.items():
+        if breached is None:
+            continue
+        open_alert = Alert.objects.select_for_update().filter(policy=policy, kind=kind, status=AlertStatus.OPEN).first()
+        if breached and open_alert is None:
+            if kind == "drift":
+                message = (f"Dataset drift on {policy}: {len(report.drifted_features)} of "
+                           f"{sum(1 for f in report.features if f.get('drifted') is not None)} features drifted "
+                           f"({', '.join(report.drifted_features)}), share {report.drift_share:.0%} ≥ "
+                           f"{policy.drift_share:.0%}.")
+            else:
+                metric = policy.performance_metric or policy.model.primary_metric
+                value = report.performance["metrics"][metric]
+                message = (f"Performance on {policy}: {metric} {value:.4f} on {report.performance['labelled_rows']} "
+                           f"labelled rows breaks the threshold {policy.performance_threshold}.")
+            try:
+                with transaction.atomic():
+                    alert = Alert.objects.create(policy=policy, kind=kind, message=message, opened_at=report.window_end,
+                                                 opened_by=report)
+            except IntegrityError:
+                continue  # a concurrent check opened it
+            audit_record(actor=None, action="alert.open", obj=alert, note=message)
+            transaction.on_commit(lambda pk=alert.pk: job_create(kind=NOTIFY_JOB, target=Alert.objects.get(pk=pk),
+                                                                 params={"event": "opened"}))
+            trigger = policy.retrain_policy == RetrainPolicy.ON_DRIFT and kind == "drift" or (
+                policy.retrain_policy == RetrainPolicy.ON_PERFORMANCE and kind == "performance")
+            if trigger:
+                retraining_start(policy=policy, trigger=kind, alert=alert, window_start=report.window_start,
+                                 window_end=report.window_end)
+        elif not breached and open_alert is not None:
+            open_alert.status = AlertStatus.RESOLVED
+            open_alert.resolved_at = report.window_end
+            open_alert.resolved_by = report
+            open_alert.save(update_fields=["status", "resolved_at", "resolved_by"])
+            audit_record(actor=None, action="alert.resolve", obj=open_alert)
+            transaction.on_commit(lambda pk=open_alert.pk: job_create(
+                kind=NOTIFY_JOB, target=Alert.objects.get(pk=pk), params={"event": "resolved"}))
+
+
+def alert_payload(alert: Alert, event: str) -> dict:
+    report = alert.resolved_by if event == "resolved" and alert.resolved_by else alert.opened_by
+    return {
+        "event": f"alert.{event}",
+        "alert": {"id": alert.pk, "kind": alert.kind, "status": alert.status, "message": alert.message,
+                  "opened_at": alert.opened_at.isoformat(),
+                  "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None},
+        "model": alert.policy.model.name,
+        "environment": alert.policy.environment.name,
+        "report": {"id": report.pk, "window_start": report.window_start.isoformat(),
+                   "window_end": report.window_end.isoformat(), "drift_share": report.drift_share,
+                   "drifted_features": report.drifted_features, "url": report.get_absolute_url()},
+    }
+
+
+def alert_notify(*, alert: Alert, event: str) -> dict:
+    """Email and webhook, each recorded; the webhook is retried a bounded number of times."""
+    policy = alert.policy
+    payload = alert_payload(alert, event)
+    outcomes = []
+    if policy.email_list:
+        try:
+            send_mail(subject=f"[MLOps] {alert.get_kind_display()} alert {event}: {policy}",
+                      message=f"{alert.message}\n\nReport: {payload['report']['url']}\n", from_email=None,
+                      recipient_list=policy.email_list)
+            outcomes.append({"channel": "email", "ok": True, "to": policy.email_list})
+        except Exception as exc:  # recorded, not raised: the webhook still goes out
+            outcomes.append({"channel": "email", "ok": False, "error": str(exc)[:300]})
+    if policy.webhook_url:
+        attempts = []
+        for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
+            try:
+                response = requests.post(policy.webhook_url, json=payload, timeout=WEBHOOK_TIMEOUT_SECONDS)
+                attempts.append({"attempt": attempt, "status": response.status_code})
+                if response.status_code < 500:
+                    break
+            except requests.RequestException as exc:
+                attempts.append({"attempt": attempt, "error": type(exc).__name__})
+            time.sleep(0.5 * attempt)
+        ok = bool(attempts) and 200 <= attempts[-1].get("status", 0) < 300
+        outcomes.append({"channel": "webhook", "ok": ok, "url": policy.webhook_url, "attempts": attempts})
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().get(pk=alert.pk)
+        alert.notifications = [*alert.notifications, {"event": event, "at": timezone.now().isoformat(),
+                                                      "outcomes": outcomes}]
+        alert.save(update_fields=["notifications"])
+    return {"message": f"Notified: {', '.join(o['channel'] + (' ok' if o['ok'] else ' failed') for o in outcomes) or 'no channel'}"}
+
+
+def retraining_start(*, policy: MonitorPolicy, trigger: str, alert: Alert | None = None,
+                     window_start: datetime | None = None, window_end: datetime | None = None,
+                     user=None) -> Retraining:
+    deployment = active_deployment_of(policy)
+    retraining = Retraining.objects.create(policy=policy, trigger=trigger, alert=alert,
+                                           source_version=deployment.model_version if deployment else None)
+    params = {}
+    if window_start:
+        params["window_start"] = window_start.isoformat()
+    if window_end:
+        params["window_end"] = window_end.isoformat()
+    retraining.job = job_create(kind=RETRAIN_JOB, created_by=user, target=retraining, params=params,
+                                message="Waiting to retrain")
+    retraining.save(update_fields=["job"])
+    audit_record(actor=user, action="retraining.start", obj=retraining, after={"trigger": trigger})
+    return retraining
+
+
+def retraining_prepare(*, retraining: Retraining, ctx: JobContext) -> dict:
+    """Build the new training data (training rows + labelled production rows) and launch the run."""
+    policy = retraining.policy
+    version = retraining.source_version
+    if version is None:
+        raise JobFailed("There was no deployed version to retrain.")
+    run = version.run
+    source = run.dataset_version
+    target = run.experiment.target
+    ctx.progress(5, f"Loading the training data {source}")
+    frame = load_version_frame(source)
+    added = 0
+    if policy.include_production_rows:
+        start = ctx.params.get("window_start")
+        end = ctx.params.get("window_end")
+        slot = Deployment.objects.filter(model=policy.model, environment=policy.environment).values_list("pk", flat=True)
+        logs = PredictionLog.objects.filter(deployment_id__in=list(slot), label__isnull=False)
+        if start:
+            logs = logs.filter(created_at__gte=datetime.fromisoformat(start))
+        if end:
+            logs = logs.filter(created_at__lt=datetime.fromisoformat(end))
+        labelled = [dict(features, **{target: label}) for features, label in logs.values_list("features", "label")]
+        if labelled:
+            extra = pd.DataFrame(labelled)
+            frame = pd.concat([frame, extra[[c for c in frame.columns if c in extra.columns]]], ignore_index=True)
+            added = len(labelled)
+    ctx.progress(30, f"Writing the new training data ({len(frame):,} rows, {added:,} from production)")
+    fd, path = tempfile.mkstemp(suffix=".csv")
+    os.close(fd)
+    system = system_user()
+    try:
+        frame.to_csv(path, index=False)
+        new_version, _ = dataset_version_create(
+            user=system, dataset=source.dataset, path=path, original_filename=f"retraining-{retraining.pk}.csv",
+            note=f"Retraining #{retraining.pk}: {source} + {added} labelled production rows", source=VersionSource.FEEDBACK,
+            check_permission=False,
+        )
+    finally:
+        os.unlink(path)
+    ctx.progress(45, f"Profiling and validating {new_version}")
+    if new_version.status != "ready":
+        dataset_version_profile(version=new_version)
+        new_version.refresh_from_db()
+    Retraining.objects.filter(pk=retraining.pk).update(dataset_version=new_version, production_rows=added)
+    if not new_version.usable_for_training:
+        raise JobFailed(f"The new training data {new_version} failed validation; retraining stopped "
+                        "(fix the data or override the validation, then retrain).")
+    ctx.progress(70, "Launching the training run with the deployed version's spec")
+    new_run = run_launch(user=system, experiment=run.experiment, dataset_version=new_version, algorithm=run.algorithm,
+                         params=run.params, random_state=run.random_state, source=RunSource.RETRAINING,
+                         check_permission=False)
+    Retraining.objects.filter(pk=retraining.pk).update(run=new_run, status="training")
+    audit_record(actor=system, action="retraining.run", obj=retraining, after={"run": new_run.pk})
+    return {"message": f"Run #{new_run.number} is training on {new_version}", "run": new_run.pk}
+
+
+def retraining_finish(*, run: Run) -> Retraining | None:
+    """After the retraining run trained: register it and open a promotion request as the system user."""
+    retraining = Retraining.objects.select_related("policy__model", "source_version").filter(run=run).first()
+    if retraining is None or retraining.model_version_id:
+        return retraining
+    system = system_user()
+    version = model_version_register(user=system, run=run, model_name=retraining.policy.model.name)
+    target = "staging" if retraining.policy.model.require_staging_first else "production"
+    why = {"drift": "drift alert", "performance": "performance alert", "schedule": "scheduled retraining",
+           "manual": "manual retraining"}[retraining.trigger]
+    promotion = promotion_request(
+        user=system, version=version, target_stage=target, check_permission=False,
+        reason=f"Continuous training after a {why} on {retraining.policy}: retrained on {run.dataset_version} "
+               f"({retraining.production_rows} labelled production rows added).",
+    )
+    Retraining.objects.filter(pk=retraining.pk).update(model_version=version, promotion=promotion, status="awaiting approval",
+                                                       finished_at=timezone.now())
+    audit_record(actor=system, action="retraining.registered", obj=retraining,
+                 after={"model_version": version.pk, "promotion": promotion.pk})
+    retraining.refresh_from_db()
+    return retraining
+
+
+def schedule_due_checks(*, now: datetime | None = None) -> dict:
+    """Beat: queue the drift checks that are due, and scheduled retrainings."""
+    now = now or timezone.now()
+    queued, retrained = [], []
+    for policy in MonitorPolicy.objects.filter(enabled=True, next_run_at__lte=now).select_related("model", "environment"):
+        with transaction.atomic():
+            claimed = MonitorPolicy.objects.filter(pk=policy.pk, next_run_at=policy.next_run_at).update(
+                next_run_at=now + timedelta(minutes=max(1, policy.schedule_minutes)))
+            if not claimed or active_deployment_of(policy) is None:
+                continue
+            job_create(kind=CHECK_JOB, target=policy, message="Scheduled drift check")
+            queued.append(policy.pk)
+    for policy in MonitorPolicy.objects.filter(enabled=True, retrain_policy=RetrainPolicy.ON_SCHEDULE):
+        last = policy.retrainings.order_by("-created_at").first()
+        if (last is None or last.created_at < now - timedelta(days=policy.retrain_every_days)) and active_deployment_of(policy):
+            retraining_start(policy=policy, trigger="schedule")
+            retrained.append(policy.pk)
+    return {"checks": queued, "retrainings": retrained}
+
+
+def overview_status(policy: MonitorPolicy, last: DriftReport | None) -> str:
+    if last is None:
+        return "unknown"
+    if policy.alerts.filter(status=AlertStatus.OPEN).exists() or last.status == ReportStatus.DRIFTING:
+        return "drifting"
+    if last.status == ReportStatus.NOT_ENOUGH_DATA or last.drifted_features:
+        return "warning"
+    return "ok"
+

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.core import roles
+from apps.core.views import require_viewer
+
+from . import charts
+from .models import (
+    METHOD_CHOICES_CATEGORICAL,
+    METHOD_CHOICES_NUMERIC,
+    Alert,
+    AlertStatus,
+    DriftReport,
+    MonitorPolicy,
+    Retraining,
+    RetrainPolicy,
+)
+from .services import active_deployment_of, check_request, policy_update, retraining_start
+
+HISTORY_REPORTS = 120
+
+
+def _health(policy, last, open_alerts) -> str:
+    if last is None:
+        return "unknown"
+    if open_alerts or last.status == "drifting":
+        return "drifting"
+    if last.status == "not_enough_data" or last.drifted_features:
+        return "warning"
+    return "ok"
+
+
+def overview(request):
+    require_viewer(request)
+    latest_id = DriftReport.objects.filter(policy=OuterRef("pk")).order_by("-window_end", "-id").values("pk")[:1]
+    policies = list(MonitorPolicy.objects.select_related("model", "environment").annotate(latest_id=Subquery(latest_id))
+                    .prefetch_related(Prefetch("alerts", queryset=Alert.objects.filter(status=AlertStatus.OPEN),
+                                               to_attr="open_alerts")))
+    latest = DriftReport.objects.defer("prediction_drift", "performance").in_bulk(
+        [p.latest_id for p in policies if p.latest_id])
+    tiles = []
+    for p in policies:
+        last = latest.get(p.latest_id)
+        tiles.append({"policy": p, "last": last, "health": _health(p, last, p.open_alerts),
+                      "open_alerts": p.open_alerts})
+    alerts = Alert.objects.select_related("policy__model", "policy__environment").order_by("-opened_at")[:20]
+    return render(request, "monitoring/overview.html", {"tiles": tiles, "alerts": alerts})
+
+
+def detail(request, pk: int):
+    require_viewer(request)
+    policy = get_object_or_404(MonitorPolicy.objects.select_related("model", "environment"), pk=pk)
+    reports = list(policy.reports.order_by("-window_end")[:HISTORY_REPORTS])[::-1]
+    alerts = list(policy.alerts.order_by("opened_at"))
+    retrainings = list(policy.retrainings.select_related("alert", "run", "model_version", "promotion",
+                                                         "dataset_version", "job").order_by("created_at"))
+    deployment = active_deployment_of(policy)
+    metric = policy.performance_metric or policy.model.primary_metric
+    holdout = deployment.model_version.metrics.get(metric) if deployment else None
+    return render(request, "monitoring/detail.html", {
+        "policy": policy, "deployment": deployment, "reports": reports[::-1][:20], "alerts": alerts[::-1],
+        "retrainings": retrainings[::-1],
+        "share_chart": charts.drift_share(reports, policy.drift_share, alerts, retrainings),
+        "heatmap": charts.feature_heatmap(reports),
+        "performance_chart": charts.performance(reports, metric, holdout, alerts, retrainings),
+        "prediction_chart": charts.prediction_mix(reports),
+        "can_edit": request.user.is_staff or roles.can(request.user, "launch_training"),
+        "can_check": roles.can(request.user, "predict"),
+    })
+
+
+def report_detail(request, pk: int):
+    require_viewer(request)
+    report = get_object_or_404(DriftReport.objects.select_related("policy__model", "policy__environment",
+                                                                  "model_version", "reference_dataset_version"), pk=pk)
+    features = [dict(f, figure=charts.overlay(f), chart_id=f"overlay-{i}") for i, f in enumerate(report.features)]
+    return render(request, "monitoring/report.html", {
+        "report": report, "features": features,
+        "prediction_figure": charts.overlay(report.prediction_drift) if report.prediction_drift else None,
+        "alerts": Alert.objects.filter(opened_by=report) | Alert.objects.filter(resolved_by=report),
+    })
+
+
+def report_feature(request, pk: int, name: str):
+    require_viewer(request)
+    report = get_object_or_404(DriftReport, pk=pk)
+    feature = next((f for f in report.features if f["name"] == name), None)
+    if feature is None:
+        raise Http404(f"No feature {name!r} in this report.")
+    return render(request, "monitoring/_feature.html", {
+        "report": report, "feature": feature, "figure": charts.overlay(feature), "chart_id": f"cell-{pk}-{name}"})
+
+
+def _parse(request, policy) -> dict:
+    def number(name, cast=float, optional=True):
+        raw = request.POST.get(name, "").strip()
+        if raw == "":
+            if optional:
+                return None
+            raise ValidationError({name: "This field is required."})
+        try:
+            return cast(raw)
+        except ValueError:
+            raise ValidationError({name: f"{raw!r} is not a number."}) from None
+
+    return {
+        "enabled": request.POST.get("enabled") == "on",
+        "schedule_minutes": number("schedule_minutes", int, optional=False),
+        "window_hours": number("window_hours", int, optional=False),
+        "window_predictions": number("window_predictions", int),
+        "numeric_method": request.POST.get("numeric_method", "auto"),
+        "numeric_threshold": number("numeric_threshold"),
+        "categorical_method": request.POST.get("categorical_method", "auto"),
+        "categorical_threshold": number("categorical_threshold"),
+        "drift_share": number("drift_share", optional=False),
+        "min_rows": number("min_rows", int, optional=False),
+        "alert_emails": request.POST.get("alert_emails", "").strip(),
+        "webhook_url": request.POST.get("webhook_url", "").strip(),
+        "retrain_policy": request.POST.get("retrain_policy", "off"),
+        "retrain_every_days": number("retrain_every_days", int, optional=False),
+        "performance_metric": request.POST.get("performance_metric", "").strip(),
+        "performance_threshold": number("performance_threshold"),
+        "include_production_rows": request.POST.get("include_production_rows") == "on",
+    }
+
+
+def policy_settings(request, pk: int):
+    require_viewer(request)
+    policy = get_object_or_404(MonitorPolicy.objects.select_related("model", "environment"), pk=pk)
+    errors = {}
+    if request.method == "POST":
+        try:
+            policy_update(user=request.user, policy=policy, values=_parse(request, policy))
+        except ValidationError as exc:
+            errors = exc.message_dict if hasattr(exc, "error_dict") else {"general": exc.messages}
+            policy.refresh_from_db()
+        else:
+            messages.success(request, f"Monitoring of {policy} updated.")
+            return redirect(policy)
+    elif not (request.user.is_staff or roles.can(request.user, "launch_training")):
+        raise PermissionDenied("Only ML engineers and admins change monitor policies.")
+    return render(request, "monitoring/settings.html", {
+        "policy": policy, "errors": errors, "numeric_methods": METHOD_CHOICES_NUMERIC,
+        "categorical_methods": METHOD_CHOICES_CATEGORICAL, "retrain_policies": RetrainPolicy.choices,
+    }, status=400 if errors else 200)
+
+
+@require_POST
+def check_now(request, pk: int):
+    policy = get_object_or_404(MonitorPolicy, pk=pk)
+    roles.require(request.user, "predict")
+    try:
+        job = check_request(user=request.user, policy=policy)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(policy)
+    messages.success(request, "Drift check queued.")
+    return redirect(job)
+
+
+@require_POST
+def retrain_now(request, pk: int):
+    policy = get_object_or_404(MonitorPolicy, pk=pk)
+    roles.require(request.user, "launch_training")
+    if active_deployment_of(policy) is None:
+        messages.error(request, "Nothing is deployed to retrain.")
+        return redirect(policy)
+    retraining = retraining_start(policy=policy, trigger="manual", user=request.user)
+    return redirect(retraining)
+
+
+def alert_detail(request, pk: int):
+    require_viewer(request)
+    alert = get_object_or_404(Alert.objects.select_related("policy__model", "policy__environment", "opened_by",
+                                                           "resolved_by"), pk=pk)
+    return render(request, "monitoring/alert.html", {"alert": alert, "retrainings": alert.retrainings.all()})
+
+
+def retraining_detail(request, pk: int):
+    require_viewer(request)
+    retraining = get_object_or_404(Retraining.objects.select_related(
+        "policy__model", "policy__environment", "alert", "job", "dataset_version", "run__job", "model_version",
+        "promotion", "source_version"), pk=pk)
+    return render(request, "monitoring/retraining.html", {"retraining": retraining})
