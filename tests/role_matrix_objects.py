@@ -33,8 +33,19 @@ def build(users: dict) -> dict:
     served = production_ready_version(engineer, analyst, experiment, model_name="matrix-served")
     deployment = deployment_create(user=analyst, version=served, environment=Environment.objects.get(name="production"))
     batch = BatchScore.objects.create(deployment=deployment, input_name="in.csv", input_sha256="0" * 64, rows=1)
+    from apps.monitoring.models import Alert, MonitorPolicy, Retraining
+    from apps.monitoring.services import drift_check
+    from tests.monitoring.conftest import send
+
+    policy = MonitorPolicy.objects.get(model=deployment.model, environment=deployment.environment)
+    window = send(deployment, hours_ago=1, rows=120, seed=1)
+    report = drift_check(policy=policy, window_start=window[0], window_end=window[1])
+    alert = Alert.objects.create(policy=policy, kind="drift", message="matrix", opened_at=report.window_end,
+                                 opened_by=report)
+    retraining = Retraining.objects.create(policy=policy, trigger="manual", source_version=served)
     return {
-        "deployment": deployment, "batch": batch,
+        "deployment": deployment, "batch": batch, "policy": policy, "report": report, "alert": alert,
+        "retraining": retraining,
         "dataset": dataset, "version": version, "experiment": experiment, "run": run, "run2": run2,
         "model_version": model_version, "promotion": promotion,
     }

@@ -17,6 +17,7 @@ DEMO_STEPS: list[str] = [
     "apps.experiments.demo:seed",
     "apps.registry.demo:seed",
     "apps.deployments.demo:seed",
+    "apps.monitoring.demo:seed",
 ]
 
 

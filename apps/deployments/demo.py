@@ -22,7 +22,7 @@ from .services import deployment_create, feedback_attach, predict_and_log, targe
 
 DAYS = 30
 DRIFT_FROM_DAY = 18
-REQUESTS_PER_HOUR = 6
+INSTANCES_PER_HOUR = 30
 
 
 def _deploy(user, model_name: str, stage: str, environment: str) -> Deployment | None:
@@ -46,7 +46,7 @@ def churn_traffic(deployment: Deployment, analyst) -> int:
     for hour in range(DAYS * 24):
         day = hour // 24
         shift = 0.0 if day < DRIFT_FROM_DAY else min(1.5, 0.5 + 0.1 * (day - DRIFT_FROM_DAY))
-        frame = churn_frame(REQUESTS_PER_HOUR, seed=10_000 + hour, month=50 + hour, shift=shift)
+        frame = churn_frame(INSTANCES_PER_HOUR, seed=10_000 + hour, month=50 + hour, shift=shift)
         if day >= DRIFT_FROM_DAY:
             frame["contract"] = rng.choice(["monthly", "yearly", "two-year"], len(frame), p=[0.8, 0.15, 0.05])
         instances = frame[features].to_dict("records")

@@ -338,7 +338,9 @@ def retraining_prepare(*, retraining: Retraining, ctx: JobContext) -> dict:
         labelled = [dict(features, **{target: label}) for features, label in logs.values_list("features", "label")]
         if labelled:
             extra = pd.DataFrame(labelled)
-            frame = pd.concat([frame, extra[[c for c in frame.columns if c in extra.columns]]], ignore_index=True)
+            extra = extra[[c for c in frame.columns if c in extra.columns]]
+            _fill_identifiers(extra, frame, source.schema)
+            frame = pd.concat([frame, extra], ignore_index=True)
             added = len(labelled)
     ctx.progress(30, f"Writing the new training data ({len(frame):,} rows, {added:,} from production)")
     fd, path = tempfile.mkstemp(suffix=".csv")
@@ -368,6 +370,21 @@ def retraining_prepare(*, retraining: Retraining, ctx: JobContext) -> dict:
     Retraining.objects.filter(pk=retraining.pk).update(run=new_run, status="training")
     audit_record(actor=system, action="retraining.run", obj=retraining, after={"run": new_run.pk})
     return {"message": f"Run #{new_run.number} is training on {new_version}", "run": new_run.pk}
+
+
+def _fill_identifiers(extra: pd.DataFrame, frame: pd.DataFrame, schema: list[dict]) -> None:
+    """Production rows carry no record identifier; give them fresh ones so that unique-key and
+    missing-value rules judge the data, not the absence of an id the model never used."""
+    for column in schema:
+        name = column["name"]
+        if column.get("role") != "id" or name in extra.columns:
+            continue
+        existing = pd.to_numeric(frame[name], errors="coerce")
+        if existing.notna().all():
+            start = int(existing.max()) + 1
+            extra[name] = range(start, start + len(extra))
+        else:
+            extra[name] = [f"production-{i}" for i in range(len(extra))]
 
 
 def retraining_finish(*, run: Run) -> Retraining | None:
