@@ -16,7 +16,7 @@ def fresh_runtime():
     runtime.forget()
 
 
-def test_a_viewer_sees_drift_emerge_on_the_monitoring_page(page, viewer, analyst, deployed, fresh_runtime):
+def test_a_viewer_sees_drift_emerge_on_the_monitoring_page(page, viewer, analyst, deployed, fresh_runtime):  # noqa: F811
     from apps.monitoring.models import MonitorPolicy
 
     policy = MonitorPolicy.objects.get(model=deployed.model, environment=deployed.environment)
