@@ -22,10 +22,10 @@ def seed() -> str:
     if deployment is None:
         return "no production churn deployment"
     policy = policy_ensure(model=deployment.model, environment=deployment.environment)
-    if policy.reports.exists():
+    if policy.reports.filter(window_start__lt=timezone.now() - timedelta(days=2)).exists():
         return "drift checks already computed"
     MonitorPolicy.objects.filter(pk=policy.pk).update(
-        alert_emails="oncall@example.com", min_rows=50, window_hours=24, retrain_policy="on_drift",
+        alert_emails="oncall@example.com", min_rows=50, window_hours=24, retrain_policy="on_drift", drift_share=0.3,
         next_run_at=timezone.now() + timedelta(hours=1))
     first = PredictionLog.objects.filter(deployment_id=deployment.pk).order_by("created_at").values_list(
         "created_at", flat=True).first()

@@ -43,8 +43,10 @@ WEBHOOK_ATTEMPTS = 3
 
 
 def policy_ensure(*, model, environment) -> MonitorPolicy:
+    # The first scheduled check comes one period after the deployment, when there is a window to judge.
     policy, _ = MonitorPolicy.objects.get_or_create(
-        model=model, environment=environment, defaults={"enabled": environment.is_production})
+        model=model, environment=environment,
+        defaults={"enabled": environment.is_production, "next_run_at": timezone.now() + timedelta(minutes=60)})
     return policy
 
 

@@ -64,7 +64,9 @@ def _register(*, user, run: Run, model_name: str, description: str) -> ModelVers
         raise ValidationError({"model_name": "A model name has at most 100 characters."})
     if run.parent_id:
         raise ValidationError({"run": "A grid-search trial has no artifact; register its parent run."})
-    if run.status != "succeeded" or not run.artifact_sha256:
+    # The artifact and metrics are written in the run's final transaction: their presence, not the
+    # job row (which the worker marks a moment later), says the training finished.
+    if not (run.artifact_sha256 and run.metrics) or run.status in ("failed", "cancelled"):
         raise ValidationError({"run": f"Run #{run.number} has not finished training successfully ({run.status})."})
     experiment = run.experiment
     with transaction.atomic():
