@@ -59,7 +59,8 @@ class WorkerProcess:
             "--without-mingle", "--without-gossip",
         ]
         if self.beat:
-            command += ["-B", f"--schedule={self.log_dir / 'beat-schedule'}"]
+            # a fresh schedule file per start: a SIGKILLed beat can leave its shelve file unreadable
+            command += ["-B", f"--schedule={self.log_dir / f'beat-schedule-{self.starts}'}"]
         log = open(self.log_path, "w")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
             command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
