@@ -31,6 +31,10 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, host: str, web_workers: int, concurrency: int, demo: bool, **options):
         bin_dir = os.path.dirname(sys.executable)
         schedule = str(settings.VAR_DIR / "celerybeat-schedule")
+        # Only last-run times live there, and a killed beat can leave the file unreadable:
+        # start from a clean one (every periodic task simply runs on its next interval).
+        for leftover in settings.VAR_DIR.glob("celerybeat-schedule*"):
+            leftover.unlink()
         commands = {
             "web": [
                 os.path.join(bin_dir, "gunicorn"),
