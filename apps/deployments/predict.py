@@ -20,6 +20,7 @@ from apps.core import roles
 from apps.core.api_errors import error_body
 from apps.ml.serving import InputError
 
+from . import runtime
 from .services import ServingUnavailable, active_target, predict_and_log
 
 MAX_REPORTED_ERRORS = 100
@@ -61,6 +62,7 @@ def _error(status: int, code: str, message: str, fields: dict | None = None, **e
 @csrf_exempt
 def predict(request, model: str, environment: str):
     started = time.perf_counter()
+    runtime.start_warmer()  # once per process: keeps every active deployment loaded ahead of traffic
     if request.method != "POST":
         return _error(405, "method_not_allowed", "Use POST with {\"instances\": [...]}.")
     header = request.headers.get("Authorization", "")

@@ -164,10 +164,10 @@ def warm_active(*, on_refused=None) -> int:
 def start_warmer(on_refused=None) -> None:
     """Start (once per process) the thread that keeps active deployments loaded."""
     global _warmer
-    if _warmer is not None and _warmer.is_alive():
+    if _warmer is not None:
         return
     with _lock:
-        if _warmer is not None and _warmer.is_alive():
+        if _warmer is not None:
             return
 
         def loop():
