@@ -7,6 +7,7 @@ from apps.datasets import api as datasets_api
 from apps.deployments import api as deployments_api
 from apps.deployments.predict import predict
 from apps.experiments import api as experiments_api
+from apps.maturity import api as maturity_api
 from apps.monitoring import api as monitoring_api
 from apps.registry import api as registry_api
 
@@ -39,4 +40,7 @@ urlpatterns = [
     path("feedback/", deployments_api.FeedbackApi.as_view(), name="feedback"),
     path("deployments/<int:pk>/drift/", monitoring_api.DriftReportsApi.as_view(), name="drift_reports"),
     path("deployments/<int:pk>/drift-checks/", monitoring_api.DriftCheckApi.as_view(), name="drift_check"),
+    path("maturity/", maturity_api.MaturityListApi.as_view(), name="maturity"),
+    path("models/<int:pk>/pipeline-changes/", maturity_api.PipelineChangeApi.as_view(), name="pipeline_change"),
+    path("pipeline-changes/<int:pk>/", maturity_api.PipelineChangeDetailApi.as_view(), name="pipeline_change_detail"),
 ]

@@ -312,6 +312,8 @@ MONITOR_SCHEDULER_INTERVAL_SECONDS = env_float("MONITOR_SCHEDULER_INTERVAL_SECON
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-jobs": {"task": "core.reap_stale_jobs", "schedule": JOB_REAPER_INTERVAL_SECONDS},
     "monitoring-schedule": {"task": "monitoring.schedule", "schedule": MONITOR_SCHEDULER_INTERVAL_SECONDS},
+    # queues the daily maturity snapshot job once a day (an hourly check, idempotent per day)
+    "maturity-daily-snapshot": {"task": "maturity.daily", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from apps.accounts.urls import auth_urlpatterns
 from apps.core import views as core_views
+from apps.maturity import views as maturity_views
 
 from .api_urls import urlpatterns as api_urlpatterns
 
@@ -12,7 +13,7 @@ handler403 = "mlops_web.errors.permission_denied"
 handler500 = "mlops_web.errors.server_error"
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", maturity_views.overview, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     *auth_urlpatterns,

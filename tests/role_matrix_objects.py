@@ -43,7 +43,12 @@ def build(users: dict) -> dict:
     alert = Alert.objects.create(policy=policy, kind="drift", message="matrix", opened_at=report.window_end,
                                  opened_by=report)
     retraining = Retraining.objects.create(policy=policy, trigger="manual", source_version=served)
+    from apps.maturity.models import PipelineChange
+
+    pipeline_change = PipelineChange.objects.create(model=model_version.model, source_commit="matrix", run=trained,
+                                                    created_by=engineer)
     return {
+        "pipeline_change": pipeline_change,
         "deployment": deployment, "batch": batch, "policy": policy, "report": report, "alert": alert,
         "retraining": retraining,
         "dataset": dataset, "version": version, "experiment": experiment, "run": run, "run2": run2,

@@ -18,6 +18,7 @@ DEMO_STEPS: list[str] = [
     "apps.registry.demo:seed",
     "apps.deployments.demo:seed",
     "apps.monitoring.demo:seed",
+    "apps.maturity.demo:seed",
 ]
 
 

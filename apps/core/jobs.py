@@ -25,6 +25,7 @@ from datetime import timedelta
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.db.models import F
@@ -129,6 +130,8 @@ def _finish(job_id: int, **fields) -> None:
 
 def execute_job(*, job_id: int, handler: Callable[[JobContext], dict | None]) -> str:
     close_old_connections()
+    # A long-lived worker must not trust content-type ids cached before a flush or a migration.
+    ContentType.objects.clear_cache()
     if not _claim(job_id):
         logger.info("job not claimed (already running, finished or cancelled)", extra={"job_id": job_id})
         return "skipped"

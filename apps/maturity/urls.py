@@ -1,9 +1,12 @@
 from django.urls import path
 
-from apps.core.views import not_built
+from . import views
 
 app_name = "maturity"
 
 urlpatterns = [
-    path("", not_built, {"title": "Maturity", "issue": "8"}, name="overview"),
+    path("", views.overview, name="overview"),
+    path("models/<int:pk>/", views.model_maturity, name="model"),
+    path("recompute/", views.recompute, name="recompute"),
+    path("pipeline-changes/<int:pk>/", views.pipeline_change, name="pipeline_change"),
 ]
