@@ -175,8 +175,8 @@ def start_warmer(on_refused=None) -> None:
                 time.sleep(WARM_INTERVAL_SECONDS)
                 try:
                     warm_active(on_refused=on_refused)
-                except Exception:  # the warmer is an optimisation; requests load on demand anyway
-                    logger.warning("model warmer failed", exc_info=True)
+                except Exception as exc:  # the warmer is an optimisation; requests load on demand anyway
+                    logger.warning("model warmer failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
                 finally:
                     connection.close()
 

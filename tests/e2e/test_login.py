@@ -18,7 +18,7 @@ def test_a_viewer_logs_in_sees_the_navigation_and_logs_out(page, viewer):
     assert page.get_by_test_id("role").inner_text() == "Viewer"
     assert page.get_by_test_id("whoami").inner_text().startswith("viewer")
     # htmx arrived from our own static files
-    assert page.evaluate("typeof window.htmx") == "object"
+    page.wait_for_function("typeof window.htmx === 'object'")
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url("**/accounts/login/")
     page.goto("/jobs/")
