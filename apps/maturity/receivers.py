@@ -1,19 +1,17 @@
 """Reactions to earlier apps' events: continue CI pipeline changes step by step.
 
-The registry sends no signal when gates finish or a request is approved; both write an
-audit event in the same transaction, so its creation (post_save) is the hook, and the
-next step is queued only after that transaction commits.
+The registry sends its signals after the change commits, so each next step is queued
+on committed data.
 """
 
 import logging
 
-from django.db import transaction
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from apps.core.models import AuditEvent
 from apps.experiments.models import Run
 from apps.experiments.signals import run_trained
+from apps.registry.models import PromotionRequest
+from apps.registry.signals import gates_evaluated, promotion_decided
 
 from .services import pipeline_after_gates, pipeline_after_human_approval, pipeline_after_train
 
@@ -39,11 +37,12 @@ def _safely(func, **kwargs):
     return call
 
 
-@receiver(post_save, sender=AuditEvent)
-def follow_promotions(sender, instance: AuditEvent, created: bool, **kwargs):
-    if not created or instance.object_type != "registry.promotionrequest" or not instance.object_id:
-        return
-    if instance.action == "promotion.gates":
-        transaction.on_commit(_safely(pipeline_after_gates, promotion_id=int(instance.object_id)))
-    elif instance.action == "promotion.approve" and instance.actor_name != "mlops-policy":
-        transaction.on_commit(_safely(pipeline_after_human_approval, promotion_id=int(instance.object_id)))
+@receiver(gates_evaluated, sender=PromotionRequest)
+def follow_gates(sender, promotion: PromotionRequest, **kwargs):
+    _safely(pipeline_after_gates, promotion_id=promotion.pk)()
+
+
+@receiver(promotion_decided, sender=PromotionRequest)
+def follow_decisions(sender, promotion: PromotionRequest, approved: bool, actor, **kwargs):
+    if approved and getattr(actor, "username", "") != "mlops-policy":
+        _safely(pipeline_after_human_approval, promotion_id=promotion.pk)()

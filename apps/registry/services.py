@@ -35,6 +35,7 @@ from .models import (
     Stage,
     StageTransition,
 )
+from .signals import gates_evaluated, promotion_decided
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +223,8 @@ def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | N
         PromotionRequest.objects.filter(pk=promotion.pk).update(gates=rows, evidence=evidence)
         audit_record(actor=None, action="promotion.gates", obj=promotion,
                      after={g["key"]: g["passed"] for g in rows})
+        transaction.on_commit(lambda: gates_evaluated.send(
+            sender=PromotionRequest, promotion=PromotionRequest.objects.get(pk=promotion.pk)))
     passed = sum(g["passed"] for g in rows)
     return {"message": f"{passed} of {len(rows)} gates passed", "gates": rows}
 
@@ -303,6 +306,9 @@ def promotion_approve(*, user, promotion: PromotionRequest, comment: str, overri
             RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
             audit_record(actor=user, action="promotion.approve", obj=promotion,
                          before={"status": "pending"}, after={"status": "approved"}, note=comment)
+            decided = promotion
+            transaction.on_commit(lambda: promotion_decided.send(
+                sender=PromotionRequest, promotion=decided, approved=True, actor=user))
             if failed:
                 audit_record(actor=user, action="promotion.override_gates", obj=promotion,
                              after={"failed_gates": [g["key"] for g in failed]}, note=override_reason)
@@ -325,6 +331,8 @@ def promotion_reject(*, user, promotion: PromotionRequest, comment: str) -> Prom
         promotion.save(update_fields=["status", "decided_by", "decided_at", "decision_comment"])
         audit_record(actor=user, action="promotion.reject", obj=promotion,
                      before={"status": "pending"}, after={"status": "rejected"}, note=comment)
+        transaction.on_commit(lambda: promotion_decided.send(
+            sender=PromotionRequest, promotion=promotion, approved=False, actor=user))
     return promotion
 
 
