@@ -31,7 +31,8 @@ def seed() -> str:
         "created_at", flat=True).first()
     if first is None:
         return "no traffic"
-    day = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    # daily windows from the first full day: a partial first day is a small, noisy sample
+    day = first.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     checks = 0
     while day < timezone.now() - timedelta(hours=1):
         end = min(day + timedelta(days=1), timezone.now())
