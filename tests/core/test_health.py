@@ -55,3 +55,11 @@ def test_static_assets_are_served_locally(db, viewer, live_server):
         with urllib.request.urlopen(live_server.url + asset) as response:
             assert response.status == 200
             assert len(response.read()) > 1000
+
+
+def test_the_openapi_document_lists_every_endpoint_including_predict(db, viewer, client_for):
+    response = client_for(viewer).get("/api/schema/?format=json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/api/v1/predict/{model}/{environment}/" in paths
+    assert "/api/v1/datasets/{id}/versions/" in paths and "/api/v1/maturity/" in paths
