@@ -159,8 +159,11 @@ def start_worker(tmp: str, threads: int) -> tuple[subprocess.Popen, str]:
 
 def thread_env(threads: int) -> dict[str, str]:
     if not threads:
-        return {}
-    return {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+        # The production rule (README, WORKER_THREADS): cores divided by pool processes; this
+        # worker runs one pool process, so it may use every core, like the in-process baseline.
+        return {"WORKER_THREADS": str(os.cpu_count() or 1)}
+    env = {name: str(threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    return {**env, "WORKER_THREADS": str(threads)}
 
 
 def log_tail(log_path: str, lines: int = 40) -> str:

@@ -54,6 +54,8 @@ class Command(BaseCommand):
                 "--loglevel=INFO", f"--schedule={schedule}",
             ],
         }
+        # cores / pool processes OpenMP-BLAS threads each, so training never oversubscribes the CPUs
+        os.environ.setdefault("WORKER_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, concurrency))))
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
 
