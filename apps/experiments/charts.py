@@ -18,7 +18,8 @@ def metric_by_run(runs, metric: str) -> dict | None:
         ys.append(r.metrics[metric])
         texts.append(", ".join(f"{k}={v}" for k, v in (r.params or {}).items()))
     data = [
-        {"type": "bar", "name": algorithm, "x": xs, "y": ys, "text": texts, "hovertemplate": "%{x}: %{y:.4f}<br>%{text}",
+        {"type": "bar", "name": algorithm, "x": xs, "y": ys, "text": texts, "textposition": "none",
+         "hovertemplate": "%{x}: %{y:.4f}<br>%{text}",
          "marker": {"color": charts.PALETTE[i % len(charts.PALETTE)]}}
         for i, (algorithm, (xs, ys, texts)) in enumerate(by_algorithm.items())
     ]
