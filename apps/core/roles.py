@@ -71,6 +71,11 @@ def can(user, capability: str) -> bool:
     return user.has_perm(f"core.{capability}")
 
 
+def acts_on_models(user) -> bool:
+    """Engineers, analysts, admins and service accounts: more than reading and trying predictions."""
+    return bool(set(user_roles(user)) & {ML_ENGINEER, ANALYST, SERVICE, ADMIN})
+
+
 def require(user, capability: str, *, message: str | None = None) -> None:
     """Raise PermissionDenied unless the user holds the capability."""
     if not can(user, capability):

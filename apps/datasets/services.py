@@ -87,6 +87,12 @@ def dataset_version_create(
     sha256 = sha256 or file_sha256(path)
     existing = DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()
     if existing is not None:
+        if existing.status == VersionStatus.FAILED:
+            # the same bytes again after a failed profile: profile them again instead of a dead end
+            with transaction.atomic():
+                DatasetVersion.objects.filter(pk=existing.pk).update(status=VersionStatus.PROCESSING, error="")
+                job_create(kind=PROFILE_JOB, created_by=user, target=existing, message="Waiting to profile again")
+            existing.refresh_from_db()
         return existing, False
     size = os.path.getsize(path)
     fmt = sniff_format(path, original_filename)

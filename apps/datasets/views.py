@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core import roles
+from apps.core.jobs import JobFailed
 from apps.core.services import jobs_for
 from apps.core.views import require_viewer
 from apps.ml.errors import DataFileError
@@ -18,6 +19,7 @@ from . import charts, selectors
 from .models import Dataset, DatasetVersion, VersionStatus
 from .services import (
     dataset_create,
+    dataset_version_mark_failed,
     dataset_version_override,
     dataset_version_set_role,
     dataset_version_upload,
@@ -111,6 +113,11 @@ def version_detail(request, pk: int):
         DatasetVersion.objects.select_related("dataset", "created_by", "overridden_by").defer("reference"), pk=pk
     )
     job = jobs_for(version).first()
+    if version.status == VersionStatus.PROCESSING and job is not None and job.is_finished and job.status != "succeeded":
+        # the job was cancelled, or failed outside its handler (a lost worker): say so instead of spinning
+        reason = job.error or f"the profiling job was {job.status}"
+        dataset_version_mark_failed(version_id=version.pk, error=reason)
+        version.status, version.error = VersionStatus.FAILED, reason
     if request.htmx and request.htmx.target == "version-status":
         response = render(request, "datasets/version.html#status", {"version": version, "job": job})
         if version.status != VersionStatus.PROCESSING or (job and job.is_finished):
@@ -171,8 +178,12 @@ def version_override(request, pk: int):
 def version_download(request, pk: int):
     require_viewer(request)
     version = get_object_or_404(DatasetVersion.objects.select_related("dataset"), pk=pk)
-    with version_local_path(version) as path:  # checks the sha256 before sending a byte
-        handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
+    try:
+        with version_local_path(version) as path:  # checks the sha256 before sending a byte
+            handle = open(path, "rb")  # noqa: SIM115 - FileResponse closes it
+    except JobFailed as exc:
+        messages.error(request, str(exc))
+        return redirect(version)
     filename = f"{version.dataset.name}-v{version.number}.{version.format}".replace(" ", "_")
     return FileResponse(handle, as_attachment=True, filename=filename)
 

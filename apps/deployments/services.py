@@ -228,7 +228,10 @@ def predict_and_log(*, target: runtime.Target, instances, source: str = "api", n
 
 def feedback_attach(*, user, items: list[dict]) -> dict:
     """Attach ground-truth labels to logged predictions by request id."""
-    roles.require(user, "predict")
+    if not roles.acts_on_models(user):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied("Ground truth comes from service accounts, ML engineers and analysts.")
     if not isinstance(items, list) or not items:
         raise ValidationError({"items": "Send {\"request_id\", \"label\"} or {\"items\": [...]} with at least one item."})
     if len(items) > 10_000:
@@ -248,22 +251,33 @@ def feedback_attach(*, user, items: list[dict]) -> dict:
             errors[f"items[{i}].label"] = "The label must be a string, number or boolean."
             continue
         parsed[request_id] = (i, label)
-    found = dict(PredictionLog.objects.filter(request_id__in=list(parsed)).values_list("request_id", "id"))
+    rows = PredictionLog.objects.filter(request_id__in=list(parsed)).values_list(
+        "request_id", "id", "deployment__model__task_type")
+    found = {r: pk for r, pk, _ in rows}
+    regression = {r for r, _, task in rows if task == "regression"}
     errors.update({f"items[{parsed[r][0]}].request_id": f"No prediction has request id {r}."
                    for r in parsed if r not in found})
+    for r in regression:
+        label = parsed[r][1]
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or not math.isfinite(label):
+            errors[f"items[{parsed[r][0]}].label"] = "This prediction came from a regression model: send a number."
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
     with transaction.atomic():
         for request_id, (_, label) in parsed.items():
             PredictionLog.objects.filter(pk=found[request_id]).update(label=label, labelled_at=now)
+        audit_record(actor=user, action="feedback.attach", after={"labels": len(parsed)})
     return {"updated": len(parsed)}
 
 
 def batch_create(*, user, deployment: Deployment, uploaded) -> BatchScore:
-    capability = "deploy_production" if deployment.environment.is_production else "deploy_nonproduction"
-    if not (roles.can(user, capability) or roles.can(user, "launch_training")):
-        raise PermissionDenied("Your role cannot run batch scoring.")
+    if deployment.environment.is_production:
+        allowed = roles.can(user, "deploy_production")
+    else:
+        allowed = roles.can(user, "deploy_nonproduction") or roles.can(user, "launch_training")
+    if not allowed:
+        raise PermissionDenied(f"Your role cannot run batch scoring in {deployment.environment.name}.")
     if not deployment.is_active:
         raise ValidationError({"deployment": "Batch scoring needs an active deployment."})
     if uploaded is None:

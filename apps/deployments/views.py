@@ -50,8 +50,12 @@ def deployment_list(request):
 def deploy(request):
     if not (roles.can(request.user, "deploy_nonproduction") or roles.can(request.user, "deploy_production")):
         raise PermissionDenied("Your role cannot deploy.")
-    version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=request.POST.get("model_version") or 0)
-    environment = get_object_or_404(Environment, pk=request.POST.get("environment") or 0)
+    version_id, environment_id = request.POST.get("model_version", ""), request.POST.get("environment", "")
+    if not (version_id.isdigit() and environment_id.isdigit()):
+        messages.error(request, "Choose a model version and an environment.")
+        return redirect("deployments:list")
+    version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=version_id)
+    environment = get_object_or_404(Environment, pk=environment_id)
     try:
         deployment = deployment_create(user=request.user, version=version, environment=environment,
                                        note=request.POST.get("note", ""))

@@ -143,6 +143,10 @@ class RunCancelApi(APIView):
     @extend_schema(request=None, summary="Cancel a queued or running run")
     def post(self, request, pk: int):
         run = get_object_or_404(Run.objects.select_related("job", "experiment"), pk=pk)
+        if run.job_id is None:
+            from apps.core.api_errors import Conflict
+
+            raise Conflict("A grid-search trial has no job of its own; cancel its parent run.")
         run_cancel(user=request.user, run=run)
         run.job.refresh_from_db()
         return Response(run_body(run), status=status.HTTP_202_ACCEPTED)

@@ -291,6 +291,8 @@ def run_train(*, run: Run, ctx: JobContext) -> dict:
     name = default_storage.save(f"artifacts/runs/{run.pk}/model-{digest[:16]}.skops", ContentFile(blob))
     try:
         with transaction.atomic():
+            # numbers for the trials are taken under the same lock run_launch uses
+            Experiment.objects.select_for_update().filter(pk=run.experiment_id).first()
             if len(results) > 1:
                 for trial_params, result in results:
                     Run.objects.create(

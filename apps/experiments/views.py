@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from apps.core import roles
@@ -114,7 +115,8 @@ def experiment_detail(request, pk: int):
             response.status_code = HTMX_STOP_POLLING
         return response
     algorithms = list_algorithms(experiment.task_type)
-    chosen = request.GET.get("algorithm") or (algorithms[0]["key"] if algorithms else "")
+    keys = [a["key"] for a in algorithms]
+    chosen = request.GET.get("algorithm") if request.GET.get("algorithm") in keys else (keys[0] if keys else "")
     params = [p for r in runs for p in (r.params or {})]
     param = request.GET.get("param") or (params[0] if params else "")
     finished = [r for r in runs if r.metrics]
@@ -139,7 +141,7 @@ def param_form(request, pk: int):
     try:
         fields = param_fields(algorithm)
     except MLError as exc:
-        return HttpResponse(f'<p class="error">{exc.message}</p>', status=400)
+        return HttpResponse(format_html('<p class="error">{}</p>', exc.message), status=400)
     return render(request, "experiments/detail.html#params", {"experiment": experiment, "fields": fields})
 
 

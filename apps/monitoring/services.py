@@ -77,6 +77,10 @@ def active_deployment_of(policy: MonitorPolicy) -> Deployment | None:
 def check_request(*, user, policy: MonitorPolicy, window_start: datetime | None = None,
                   window_end: datetime | None = None) -> Job:
     """Queue a drift check now (the API's and the button's action)."""
+    if not (roles.can(user, "launch_training") or roles.can(user, "decide_promotion") or user.is_staff):
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied("Only ML engineers, analysts and admins run drift checks.")
     if window_start and window_end and window_start >= window_end:
         raise ValidationError({"window_start": "The window must start before it ends."})
     if active_deployment_of(policy) is None:
@@ -90,7 +94,8 @@ def check_request(*, user, policy: MonitorPolicy, window_start: datetime | None 
 
 
 def _window(policy: MonitorPolicy, deployment_ids: list[int], start: datetime | None, end: datetime | None):
-    logs = PredictionLog.objects.filter(deployment_id__in=deployment_ids)
+    # Batch scoring and smoke tests are not what production sees.
+    logs = PredictionLog.objects.filter(deployment_id__in=deployment_ids).exclude(source__in=("batch", "smoke"))
     end = end or timezone.now()
     if start is None and policy.window_predictions:
         rows = list(logs.filter(created_at__lte=end).order_by("-id")
@@ -143,9 +148,12 @@ def _performance(task_type: str, rows: list, classes: list[str]) -> dict:
         if proba is None:
             metrics["roc_auc"] = metrics["log_loss"] = None
     else:
-        y = np.array([float(r[4]) for r in labelled])
-        pred = np.array([float(r[2]) for r in labelled])
-        metrics = M.regression_metrics(y, pred)
+        y = pd.to_numeric(pd.Series([r[4] for r in labelled], dtype=object), errors="coerce").to_numpy(float)
+        pred = pd.to_numeric(pd.Series([r[2] for r in labelled], dtype=object), errors="coerce").to_numpy(float)
+        keep = np.isfinite(y) & np.isfinite(pred)
+        if keep.sum() < 10:
+            return {"labelled_rows": int(keep.sum())}
+        metrics = M.regression_metrics(y[keep], pred[keep])
     return {"labelled_rows": len(labelled), "metrics": metrics}
 
 
@@ -191,7 +199,10 @@ def drift_check(*, policy: MonitorPolicy, window_start: datetime | None = None, 
             features=[v.to_dict() for v in verdicts], prediction_drift=prediction, performance=performance, job=job,
         )
         MonitorPolicy.objects.filter(pk=policy.pk).update(last_run_at=timezone.now())
-        _update_alerts(policy, report)
+        newest = policy.reports.exclude(pk=report.pk).order_by("-window_end").values_list("window_end", flat=True).first()
+        # A check of an older window is a look back: it must not open or resolve today's episode.
+        if newest is None or report.window_end >= newest:
+            _update_alerts(policy, report)
     return report
 
 
@@ -409,6 +420,21 @@ def retraining_finish(*, run: Run) -> Retraining | None:
     audit_record(actor=system, action="retraining.registered", obj=retraining,
                  after={"model_version": version.pk, "promotion": promotion.pk})
     retraining.refresh_from_db()
+    return retraining
+
+
+def retraining_refresh(retraining: Retraining) -> Retraining:
+    """A retraining whose job or run ended without success says so (it never stays 'training')."""
+    failed = None
+    if retraining.status == "started" and retraining.job and retraining.job.status in ("failed", "cancelled"):
+        failed = retraining.job.error or f"The retraining job was {retraining.job.status}."
+    elif retraining.status == "training" and retraining.run and retraining.run.job and \
+            retraining.run.job.status in ("failed", "cancelled"):
+        failed = retraining.run.job.error or f"The training run was {retraining.run.job.status}."
+    if failed:
+        Retraining.objects.filter(pk=retraining.pk).update(status="failed", error=failed[:2000],
+                                                           finished_at=timezone.now())
+        retraining.status, retraining.error = "failed", failed
     return retraining
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Prefetch, Subquery
@@ -21,7 +23,7 @@ from .models import (
     Retraining,
     RetrainPolicy,
 )
-from .services import active_deployment_of, check_request, policy_update, retraining_start
+from .services import active_deployment_of, check_request, policy_update, retraining_refresh, retraining_start
 
 HISTORY_REPORTS = 120
 
@@ -58,8 +60,8 @@ def detail(request, pk: int):
     policy = get_object_or_404(MonitorPolicy.objects.select_related("model", "environment"), pk=pk)
     reports = list(policy.reports.order_by("-window_end")[:HISTORY_REPORTS])[::-1]
     alerts = list(policy.alerts.order_by("opened_at"))
-    retrainings = list(policy.retrainings.select_related("alert", "run", "model_version", "promotion",
-                                                         "dataset_version", "job").order_by("created_at"))
+    retrainings = [retraining_refresh(r) for r in policy.retrainings.select_related(
+        "alert", "run__job", "model_version", "promotion", "dataset_version", "job").order_by("created_at")]
     deployment = active_deployment_of(policy)
     metric = policy.performance_metric or policy.model.primary_metric
     holdout = deployment.model_version.metrics.get(metric) if deployment else None
@@ -71,7 +73,8 @@ def detail(request, pk: int):
         "performance_chart": charts.performance(reports, metric, holdout, alerts, retrainings),
         "prediction_chart": charts.prediction_mix(reports),
         "can_edit": request.user.is_staff or roles.can(request.user, "launch_training"),
-        "can_check": roles.can(request.user, "predict"),
+        "can_check": roles.can(request.user, "launch_training") or roles.can(request.user, "decide_promotion")
+        or request.user.is_staff,
     })
 
 
@@ -105,9 +108,12 @@ def _parse(request, policy) -> dict:
                 return None
             raise ValidationError({name: "This field is required."})
         try:
-            return cast(raw)
+            value = cast(raw)
         except ValueError:
             raise ValidationError({name: f"{raw!r} is not a number."}) from None
+        if not math.isfinite(value):
+            raise ValidationError({name: f"{raw!r} is not a finite number."})
+        return value
 
     return {
         "enabled": request.POST.get("enabled") == "on",
@@ -154,7 +160,6 @@ def policy_settings(request, pk: int):
 @require_POST
 def check_now(request, pk: int):
     policy = get_object_or_404(MonitorPolicy, pk=pk)
-    roles.require(request.user, "predict")
     try:
         job = check_request(user=request.user, policy=policy)
     except ValidationError as exc:
@@ -187,4 +192,4 @@ def retraining_detail(request, pk: int):
     retraining = get_object_or_404(Retraining.objects.select_related(
         "policy__model", "policy__environment", "alert", "job", "dataset_version", "run__job", "model_version",
         "promotion", "source_version"), pk=pk)
-    return render(request, "monitoring/retraining.html", {"retraining": retraining})
+    return render(request, "monitoring/retraining.html", {"retraining": retraining_refresh(retraining)})

@@ -4,6 +4,7 @@ or reject it under the four-eyes rule, and answer what was in production when.""
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -63,6 +64,9 @@ def _register(*, user, run: Run, model_name: str, description: str) -> ModelVers
         raise ValidationError({"model_name": "Name the model this run becomes a version of."})
     if len(model_name) > 100:
         raise ValidationError({"model_name": "A model name has at most 100 characters."})
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", model_name):
+        raise ValidationError({"model_name": "Use letters, digits, '.', '_' and '-' only: the name is part of "
+                                             "the prediction URL."})
     if run.parent_id:
         raise ValidationError({"run": "A grid-search trial has no artifact; register its parent run."})
     # The artifact and metrics are written in the run's final transaction: their presence, not the
@@ -153,8 +157,16 @@ def promotion_request(*, user, version: ModelVersion, target_stage: str, reason:
             raise ValidationError({"target_stage": f"{version} is already in {target_stage}."})
         if target_stage == Stage.STAGING and version.stage == Stage.PRODUCTION:
             raise ValidationError({"target_stage": f"{version} is in production; it cannot go back to staging."})
-        if PromotionRequest.objects.filter(model_version=version, target_stage=target_stage,
-                                           status=PromotionStatus.PENDING).exists():
+        pending = (PromotionRequest.objects.select_for_update(of=("self",)).select_related("job")
+                   .filter(model_version=version, target_stage=target_stage, status=PromotionStatus.PENDING).first())
+        if pending is not None and _gates_job_failed(pending):
+            # its gates never produced evidence: close it so the version can be requested again
+            pending.status = PromotionStatus.REJECTED
+            pending.decided_at = timezone.now()
+            pending.decision_comment = f"Closed: its gates job failed ({pending.job.error if pending.job else 'lost'})."
+            pending.save(update_fields=["status", "decided_at", "decision_comment"])
+            audit_record(actor=user, action="promotion.superseded", obj=pending, note=pending.decision_comment)
+        elif pending is not None:
             raise Conflict(f"A request to promote {version} to {target_stage} is already pending.")
         promotion = PromotionRequest.objects.create(
             model_version=version, target_stage=target_stage, reason=reason,
@@ -201,7 +213,7 @@ def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | N
                 champion=theirs["metrics"].get(model.primary_metric), margin=model.max_regression,
                 champion_label=str(champion), rows=ours["rows"],
             ))
-        except (KeyError, ArtifactError) as exc:
+        except (KeyError, ValueError, ArtifactError, JobFailed) as exc:
             gates.append(G.Gate("champion", "Not worse than the current champion on the same holdout", False,
                                 f"Could not score {champion} on the challenger's holdout: {exc}"))
     else:
@@ -227,6 +239,13 @@ def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | N
             sender=PromotionRequest, promotion=PromotionRequest.objects.get(pk=promotion.pk)))
     passed = sum(g["passed"] for g in rows)
     return {"message": f"{passed} of {len(rows)} gates passed", "gates": rows}
+
+
+def _gates_job_failed(promotion: PromotionRequest) -> bool:
+    """No evidence will ever come: the gates job ended without storing gates, or was lost."""
+    if promotion.gates:
+        return False
+    return promotion.job is None or promotion.job.status in ("failed", "cancelled")
 
 
 def _read_artifact(version: ModelVersion) -> bytes:
@@ -271,6 +290,8 @@ def promotion_approve(*, user, promotion: PromotionRequest, comment: str, overri
                 )
             if not comment:
                 raise ValidationError({"comment": "Say why you approve (the comment is kept in the history)."})
+            if _gates_job_failed(promotion):
+                raise Conflict("The gates job failed, so there is no evidence to decide on; request the promotion again.")
             if not promotion.gates_done:
                 raise Conflict("The gates are still running; wait for their results before deciding.")
             version = promotion.model_version

@@ -216,7 +216,10 @@ def stage_badge(request, pk: int):
 
 
 def parse_when(raw: str) -> datetime | None:
-    when = parse_datetime(raw) or (parse_datetime(raw + "T23:59:59") if len(raw) == 10 else None)
+    try:
+        when = parse_datetime(raw) or (parse_datetime(raw + "T23:59:59") if len(raw) == 10 else None)
+    except ValueError:  # well formed but impossible, such as 2024-02-30
+        return None
     if when is not None and timezone.is_naive(when):
         when = timezone.make_aware(when)
     return when

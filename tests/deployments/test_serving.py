@@ -160,17 +160,21 @@ def test_a_tampered_artifact_is_refused_with_503_and_audited(deployed, token_cli
     assert not PredictionLog.objects.exists()
 
 
-def test_feedback_attaches_labels_by_request_id(deployed, token_client):
+def test_feedback_attaches_labels_by_request_id(deployed, token_client, analyst, client_for):
     ids = predict(token_client, [ROW, ROW]).json()["request_ids"]
-    response = token_client.post("/api/v1/feedback/", {"request_id": ids[0], "label": "yes"},
+    refused = token_client.post("/api/v1/feedback/", {"request_id": ids[0], "label": "yes"},
+                                content_type="application/json")
+    assert refused.status_code == 403, "a viewer's token may predict but not label"
+    labeller = client_for(analyst)
+    response = labeller.post("/api/v1/feedback/", {"request_id": ids[0], "label": "yes"},
                                  content_type="application/json")
     assert response.status_code == 200 and response.json() == {"updated": 1}
-    response = token_client.post("/api/v1/feedback/", {"items": [{"request_id": ids[1], "label": "no"}]},
+    response = labeller.post("/api/v1/feedback/", {"items": [{"request_id": ids[1], "label": "no"}]},
                                  content_type="application/json")
     assert response.status_code == 200
     labels = dict(PredictionLog.objects.values_list("request_id", "label"))
     assert {str(k): v for k, v in labels.items()} == {ids[0]: "yes", ids[1]: "no"}
-    bad = token_client.post("/api/v1/feedback/", {"items": [{"request_id": "0" * 32, "label": "no"},
+    bad = labeller.post("/api/v1/feedback/", {"items": [{"request_id": "0" * 32, "label": "no"},
                                                             {"request_id": "x", "label": "no"}]},
                             content_type="application/json")
     assert bad.status_code == 400
