@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core import roles
@@ -36,12 +36,18 @@ def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
         raise ValidationError({"name": "A token name has at most 100 characters."})
     if not roles.has_any_role(user):
         raise ValidationError({"name": "Your account has no role, so a token would grant nothing."})
-    with transaction.atomic():
-        if ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).exists():
-            raise ValidationError({"name": f"You already have an active token named {name!r}."})
-        key = ApiToken.new_key()
-        token = ApiToken.objects.create(user=user, name=name, prefix=key[4 : 4 + TOKEN_PREFIX_LENGTH], key_hash=hash_key(key))
-        audit_record(actor=user, action="api_token.create", obj=token, after={"name": name})
+    taken = ValidationError({"name": f"You already have an active token named {name!r}."})
+    if ApiToken.objects.filter(user=user, name=name, revoked_at__isnull=True).exists():
+        raise taken
+    key = ApiToken.new_key()
+    try:
+        with transaction.atomic():
+            token = ApiToken.objects.create(
+                user=user, name=name, prefix=key[4 : 4 + TOKEN_PREFIX_LENGTH], key_hash=hash_key(key)
+            )
+            audit_record(actor=user, action="api_token.create", obj=token, after={"name": name})
+    except IntegrityError:  # a double click: the other request created it
+        raise taken from None
     return token, key
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.core.views import HTMX_STOP_POLLING, require_viewer
@@ -64,7 +65,11 @@ def model_maturity(request, pk: int):
 def recompute(request):
     job = snapshot_request(user=request.user)
     messages.success(request, f"Recomputing every model's maturity (job #{job.pk}); the charts update when it ends.")
-    return redirect(request.POST.get("next") or "home")
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        target = "home"
+    return redirect(target)
 
 
 def pipeline_change(request, pk: int):
