@@ -23,16 +23,6 @@ def require_viewer(request) -> None:
         raise PermissionDenied("Your account has no role on this site; ask an admin to add you to a group.")
 
 
-def not_built(request, title: str, issue: str):
-    require_viewer(request)
-    return render(request, "core/not_built.html", {"title": title, "issue": issue})
-
-
-def home(request):
-    require_viewer(request)
-    return render(request, "core/home.html", {"recent_jobs": Job.objects.select_related("created_by")[:10]})
-
-
 def job_list(request):
     require_viewer(request)
     jobs = Job.objects.select_related("created_by", "target_type")

@@ -5,11 +5,11 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core import roles
 from apps.core.jobs import JobFailed
+from apps.core.messages import error_messages, error_text
 from apps.core.services import jobs_for
 from apps.core.views import require_viewer
 from apps.ml.errors import DataFileError
@@ -26,13 +26,6 @@ from .services import (
     max_upload_bytes,
     version_local_path,
 )
-
-
-def _errors(exc: ValidationError) -> dict[str, list[str]]:
-    """Field -> messages; errors that belong to no field are under "general"."""
-    if not hasattr(exc, "error_dict"):
-        return {"general": exc.messages}
-    return {("general" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
 
 
 def dataset_list(request):
@@ -53,7 +46,7 @@ def dataset_new(request):
         try:
             dataset = dataset_create(user=request.user, **form)
         except ValidationError as exc:
-            errors = _errors(exc)
+            errors = error_messages(exc)
         else:
             messages.success(request, f"Dataset {dataset.name!r} created; upload its first version.")
             return redirect(dataset)
@@ -90,7 +83,7 @@ def dataset_upload(request, pk: int):
         except DataFileError as exc:
             error = exc.message
         except ValidationError as exc:
-            error = " ".join(m for ms in _errors(exc).values() for m in ms)
+            error = error_text(exc)
     if error is not None:
         context = {"dataset": dataset, "upload_error": error, "max_upload": max_upload_bytes(), "can_upload": True}
         template = "datasets/detail.html#upload" if request.htmx else "datasets/detail.html"
@@ -157,7 +150,7 @@ def version_set_role(request, pk: int):
             user=request.user, version=version, column=request.POST.get("column", ""), role=request.POST.get("role", "")
         )
     except ValidationError as exc:
-        messages.error(request, " ".join(m for ms in _errors(exc).values() for m in ms))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"Role of {request.POST.get('column')!r} set to {request.POST.get('role')}; profiling again.")
     return redirect(version)
@@ -169,7 +162,7 @@ def version_override(request, pk: int):
     try:
         dataset_version_override(user=request.user, version=version, reason=request.POST.get("reason", ""))
     except ValidationError as exc:
-        messages.error(request, " ".join(m for ms in _errors(exc).values() for m in ms))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, f"{version} may now be used for training; the override is audited.")
     return redirect(version)
@@ -211,6 +204,3 @@ def version_compare(request, pk: int):
         context["error"] = "Pick two versions of this dataset to compare."
     return render(request, "datasets/compare.html", context)
 
-
-def dataset_upload_url(dataset: Dataset) -> str:
-    return reverse("datasets:upload", args=[dataset.pk])

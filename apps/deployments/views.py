@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core import charts, roles
 from apps.core.api_errors import Conflict
+from apps.core.messages import error_text
 from apps.core.views import require_viewer
 from apps.ml.errors import DataFileError
 from apps.registry.models import ModelVersion
@@ -16,16 +17,6 @@ from . import runtime
 from .models import BatchScore, Deployment, DeploymentStatus, Environment, PredictionLog
 from .selectors import timeseries, traffic_24h
 from .services import batch_create, deployment_create, deployment_rollback
-
-
-def _flat(exc) -> str:
-    if isinstance(exc, ValidationError):
-        if hasattr(exc, "error_dict"):
-            return " ".join(m for ms in exc.message_dict.values() for m in ms)
-        return " ".join(exc.messages)
-    if isinstance(exc, Conflict):
-        return str(exc.detail)
-    return getattr(exc, "message", str(exc))
 
 
 def deployment_list(request):
@@ -60,7 +51,7 @@ def deploy(request):
         deployment = deployment_create(user=request.user, version=version, environment=environment,
                                        note=request.POST.get("note", ""))
     except (ValidationError, Conflict) as exc:
-        messages.error(request, _flat(exc))
+        messages.error(request, error_text(exc))
         return redirect("deployments:list")
     messages.success(request, f"{version} is now serving in {environment.name}.")
     return redirect(deployment)
@@ -116,7 +107,7 @@ def rollback(request, pk: int):
     try:
         restored = deployment_rollback(user=request.user, deployment=deployment, reason=request.POST.get("reason", ""))
     except Conflict as exc:
-        messages.error(request, _flat(exc))
+        messages.error(request, error_text(exc))
         return redirect(deployment)
     messages.success(request, f"Rolled back: {restored.model_version} serves {restored.environment.name} again.")
     return redirect(restored)
@@ -133,7 +124,7 @@ def batch_upload(request, pk: int):
         except PermissionDenied:
             raise
         except (ValidationError, DataFileError) as exc:
-            error = _flat(exc)
+            error = error_text(exc)
     if error:
         messages.error(request, error)
         return redirect(deployment)

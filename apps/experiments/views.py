@@ -9,7 +9,8 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from apps.core import roles
-from apps.core.views import require_viewer
+from apps.core.messages import error_messages, error_text
+from apps.core.views import HTMX_STOP_POLLING, require_viewer
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.ml import metrics as ml_metrics
 from apps.ml.catalog import list_algorithms
@@ -19,16 +20,6 @@ from . import charts
 from .forms import param_fields, params_and_grid
 from .models import Experiment, Run, TaskType
 from .services import experiment_create, run_again, run_cancel, run_launch
-
-HTMX_STOP_POLLING = 286
-
-
-def _messages_of(exc) -> dict[str, list[str]]:
-    if isinstance(exc, MLError):
-        return {(exc.field or "general"): [exc.message]}
-    if hasattr(exc, "error_dict"):
-        return {("general" if k == "__all__" else k): v for k, v in exc.message_dict.items()}
-    return {"general": exc.messages}
 
 
 def experiment_list(request):
@@ -59,7 +50,7 @@ def experiment_new(request):
                     description=form["description"],
                 )
             except (ValidationError, MLError) as exc:
-                errors = _messages_of(exc)
+                errors = error_messages(exc)
             else:
                 messages.success(request, f"Experiment {experiment.name!r} created; launch its first runs.")
                 return redirect(experiment)
@@ -165,7 +156,7 @@ def run_create(request, pk: int):
                 params=params, grid=grid, random_state=int(request.POST.get("random_state") or 0),
             )
         except (ValidationError, MLError) as exc:
-            errors = _messages_of(exc)
+            errors = error_messages(exc)
         except ValueError:
             errors = {"random_state": ["The random seed must be a whole number."]}
     if errors:
@@ -212,7 +203,7 @@ def run_again_view(request, pk: int):
     try:
         new = run_again(user=request.user, run=run)
     except (ValidationError, MLError) as exc:
-        messages.error(request, " ".join(m for ms in _messages_of(exc).values() for m in ms))
+        messages.error(request, error_text(exc))
         return redirect(run)
     messages.success(request, f"Run #{new.number} reproduces run #{run.number}.")
     return redirect(new)

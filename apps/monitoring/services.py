@@ -456,14 +456,3 @@ def schedule_due_checks(*, now: datetime | None = None) -> dict:
             retraining_start(policy=policy, trigger="schedule")
             retrained.append(policy.pk)
     return {"checks": queued, "retrainings": retrained}
-
-
-def overview_status(policy: MonitorPolicy, last: DriftReport | None) -> str:
-    if last is None:
-        return "unknown"
-    if policy.alerts.filter(status=AlertStatus.OPEN).exists() or last.status == ReportStatus.DRIFTING:
-        return "drifting"
-    if last.status == ReportStatus.NOT_ENOUGH_DATA or last.drifted_features:
-        return "warning"
-    return "ok"
-

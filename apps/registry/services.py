@@ -54,11 +54,6 @@ def default_policy(task_type: str, primary_metric: str) -> dict:
 
 def model_version_register(*, user, run: Run, model_name: str, description: str = "") -> ModelVersion:
     roles.require(user, "register_model")
-    version = _register(user=user, run=run, model_name=model_name, description=description)
-    return version
-
-
-def _register(*, user, run: Run, model_name: str, description: str) -> ModelVersion:
     model_name = (model_name or "").strip()
     if not model_name:
         raise ValidationError({"model_name": "Name the model this run becomes a version of."})

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from apps.core import charts as core_charts
 from apps.core import roles
 from apps.core.api_errors import Conflict
+from apps.core.messages import error_text
 from apps.core.views import require_viewer
 from apps.experiments.charts import confusion
 from apps.experiments.models import Run
@@ -26,14 +27,6 @@ from .services import (
     promotion_reject,
     promotion_request,
 )
-
-HTMX_STOP_POLLING = 286
-
-
-def _flat(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        return " ".join(m for ms in exc.message_dict.values() for m in ms)
-    return " ".join(exc.messages)
 
 
 def model_list(request):
@@ -97,7 +90,7 @@ def register(request, run_pk: int):
     try:
         version = model_version_register(user=request.user, run=run, model_name=request.POST.get("model_name", ""))
     except (ValidationError, Conflict) as exc:
-        messages.error(request, _flat(exc) if isinstance(exc, ValidationError) else str(exc.detail))
+        messages.error(request, error_text(exc))
         return redirect(run)
     messages.success(request, f"Registered run #{run.number} as {version}.")
     return redirect(version)
@@ -111,7 +104,7 @@ def request_promotion(request, pk: int):
                                       target_stage=request.POST.get("target_stage", ""),
                                       reason=request.POST.get("reason", ""))
     except (ValidationError, Conflict) as exc:
-        messages.error(request, _flat(exc) if isinstance(exc, ValidationError) else str(exc.detail))
+        messages.error(request, error_text(exc))
         return redirect(version)
     messages.success(request, "Promotion requested; the gates are running and analysts have been notified.")
     return redirect(promotion)
@@ -184,7 +177,7 @@ def _decide(request, pk: int, approve: bool):
     except Conflict as exc:
         status, error = 409, str(exc.detail)
     except ValidationError as exc:
-        status, error = 400, _flat(exc)
+        status, error = 400, error_text(exc)
     promotion.refresh_from_db()
     context = _promotion_context(request, promotion) | {"decision_error": error}
     if request.htmx:
