@@ -73,4 +73,12 @@ say "ruff"
 "$VENV/bin/ruff" check .
 
 say "pytest"
+set +e
 "$VENV/bin/python" -m pytest "$@"
+status=$?
+set -e
+if [ $status -ne 0 ] && grep -qE 'ERROR|FATAL' "$WORK/pg/log" 2>/dev/null; then
+  say "PostgreSQL errors during the run (last 40 lines)"
+  grep -E -A2 'ERROR|FATAL' "$WORK/pg/log" | tail -40
+fi
+exit $status

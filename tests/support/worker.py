@@ -23,7 +23,7 @@ WORKER_ENV = {
 }
 
 
-def test_database_url() -> str:
+def worker_database_url() -> str:
     s = connection.settings_dict
     if connection.vendor == "sqlite":
         return f"sqlite:///{s['NAME']}"
@@ -42,7 +42,7 @@ class WorkerProcess:
     def env(self) -> dict:
         env = dict(os.environ)
         env.update(WORKER_ENV)
-        env["DATABASE_URL"] = test_database_url()
+        env["DATABASE_URL"] = worker_database_url()
         env["DATABASE_CONN_MAX_AGE"] = "0"
         return env
 
