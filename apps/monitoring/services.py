@@ -402,7 +402,7 @@ def _fill_identifiers(extra: pd.DataFrame, frame: pd.DataFrame, schema: list[dic
 
 def retraining_finish(*, run: Run) -> Retraining | None:
     """After the retraining run trained: register it and open a promotion request as the system user."""
-    retraining = Retraining.objects.select_related("policy__model", "source_version").filter(run=run).first()
+    retraining = Retraining.objects.select_related("policy__model", "source_version", "job__created_by").filter(run=run).first()
     if retraining is None or retraining.model_version_id:
         return retraining
     system = system_user()
@@ -412,6 +412,7 @@ def retraining_finish(*, run: Run) -> Retraining | None:
            "manual": "manual retraining"}[retraining.trigger]
     promotion = promotion_request(
         user=system, version=version, target_stage=target, check_permission=False,
+        on_behalf_of=retraining.job.created_by if retraining.job else None,
         reason=f"Continuous training after a {why} on {retraining.policy}: retrained on {run.dataset_version} "
                f"({retraining.production_rows} labelled production rows added).",
     )

@@ -29,9 +29,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(PromotionRequest)
 class PromotionRequestAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "target_stage", "status", "requested_by", "decided_by", "created_at")
+    list_display = ("__str__", "target_stage", "status", "requested_by", "on_behalf_of", "decided_by", "created_at")
     list_filter = ("status", "target_stage")
-    list_select_related = ("model_version__model", "requested_by", "decided_by")
+    list_select_related = ("model_version__model", "requested_by", "on_behalf_of", "decided_by")
     readonly_fields = [f.name for f in PromotionRequest._meta.fields]
 
     def has_add_permission(self, request):

@@ -61,6 +61,7 @@ def promotion_body(p: PromotionRequest) -> dict:
         "status": p.status,
         "reason": p.reason,
         "requested_by": p.requested_by.get_username() if p.requested_by else None,
+        "on_behalf_of": p.on_behalf_of.get_username() if p.on_behalf_of else None,
         "champion": p.champion_id,
         "gates": p.gates,
         "evidence": p.evidence,
@@ -151,7 +152,7 @@ class ModelVersionDetailApi(APIView):
         return Response(version_body(v) | {
             "dataset_version": v.run.dataset_version_id,
             "dataset_sha256": v.run.dataset_sha256,
-            "promotions": [promotion_body(p) for p in v.promotions.select_related("requested_by", "decided_by", "job")],
+            "promotions": [promotion_body(p) for p in v.promotions.select_related("requested_by", "on_behalf_of", "decided_by", "job")],
         })
 
 
@@ -170,7 +171,7 @@ class PromotionCreateApi(APIView):
 class PromotionListApi(APIView):
     @extend_schema(summary="Promotion requests (?status=pending|approved|rejected)")
     def get(self, request):
-        items = PromotionRequest.objects.select_related("requested_by", "decided_by", "job")
+        items = PromotionRequest.objects.select_related("requested_by", "on_behalf_of", "decided_by", "job")
         wanted = request.query_params.get("status")
         if wanted in PromotionStatus.values:
             items = items.filter(status=wanted)
@@ -180,7 +181,7 @@ class PromotionListApi(APIView):
 class PromotionDetailApi(APIView):
     @extend_schema(summary="A promotion request with its gates and evidence")
     def get(self, request, pk: int):
-        p = get_object_or_404(PromotionRequest.objects.select_related("requested_by", "decided_by", "job"), pk=pk)
+        p = get_object_or_404(PromotionRequest.objects.select_related("requested_by", "on_behalf_of", "decided_by", "job"), pk=pk)
         return Response(promotion_body(p))
 
 

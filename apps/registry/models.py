@@ -131,6 +131,11 @@ class PromotionRequest(models.Model):
     reason = models.TextField()
     status = models.CharField(max_length=10, choices=PromotionStatus.choices, default=PromotionStatus.PENDING)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The person whose action made the automation open this request (a CI change's author, "
+                  "whoever started a retraining by hand); the four-eyes rule applies to them as to the requester.",
+    )
     champion = models.ForeignKey(
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The target stage's version when the request was opened (the gates compare against it).",
@@ -161,6 +166,10 @@ class PromotionRequest(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("registry:promotion", args=[self.pk])
+
+    def is_own(self, user) -> bool:
+        """The four-eyes rule: whether ``user`` asked for this promotion, directly or through the automation."""
+        return user is not None and user.pk is not None and user.pk in (self.requested_by_id, self.on_behalf_of_id)
 
     @property
     def gates_done(self) -> bool:

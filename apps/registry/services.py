@@ -107,20 +107,22 @@ def current_in_stage(model: RegisteredModel, stage: str) -> ModelVersion | None:
     return model.versions.filter(stage=stage).first()
 
 
-def _analyst_emails(exclude_user) -> list[str]:
+def _analyst_emails(exclude_ids) -> list[str]:
     User = get_user_model()
-    users = User.objects.filter(groups__name=roles.ANALYST, is_active=True).exclude(email="")
-    if exclude_user is not None and getattr(exclude_user, "pk", None):
-        users = users.exclude(pk=exclude_user.pk)
+    users = (User.objects.filter(groups__name=roles.ANALYST, is_active=True).exclude(email="")
+             .exclude(pk__in=[pk for pk in exclude_ids if pk is not None]))
     return sorted(set(users.values_list("email", flat=True)))
 
 
 def _notify_analysts(promotion_id: int) -> None:
-    request = PromotionRequest.objects.select_related("model_version__model", "requested_by").get(pk=promotion_id)
-    recipients = _analyst_emails(request.requested_by)
+    request = PromotionRequest.objects.select_related("model_version__model", "requested_by", "on_behalf_of").get(
+        pk=promotion_id)
+    recipients = _analyst_emails([request.requested_by_id, request.on_behalf_of_id])
     if not recipients:
         return
     who = request.requested_by.get_username() if request.requested_by else "the system"
+    if request.on_behalf_of:
+        who += f" (after {request.on_behalf_of.get_username()}'s change)"
     try:
         send_mail(
             subject=f"[MLOps] Approval requested: {request.model_version} → {request.target_stage}",
@@ -135,7 +137,7 @@ def _notify_analysts(promotion_id: int) -> None:
         logger.exception("could not email analysts about a promotion request", extra={"promotion": promotion_id})
 
 
-def promotion_request(*, user, version: ModelVersion, target_stage: str, reason: str,
+def promotion_request(*, user, version: ModelVersion, target_stage: str, reason: str, on_behalf_of=None,
                       check_permission: bool = True) -> PromotionRequest:
     if check_permission:
         roles.require(user, "request_promotion")
@@ -166,6 +168,7 @@ def promotion_request(*, user, version: ModelVersion, target_stage: str, reason:
         promotion = PromotionRequest.objects.create(
             model_version=version, target_stage=target_stage, reason=reason,
             requested_by=user if getattr(user, "is_authenticated", False) else None,
+            on_behalf_of=on_behalf_of,
             champion=current_in_stage(version.model, target_stage),
         )
         promotion.job = job_create(kind=GATES_JOB, created_by=user, target=promotion, message="Waiting to run gates")
@@ -283,6 +286,11 @@ def promotion_approve(*, user, promotion: PromotionRequest, comment: str, overri
                 raise PermissionDenied(
                     "You requested this promotion, so you cannot approve it: another analyst must (four-eyes rule)."
                 )
+            if promotion.on_behalf_of_id == user.pk:
+                raise PermissionDenied(
+                    "The automation opened this request after your own action, so you cannot approve it: "
+                    "another analyst must (four-eyes rule)."
+                )
             if not comment:
                 raise ValidationError({"comment": "Say why you approve (the comment is kept in the history)."})
             if _gates_job_failed(promotion):
@@ -374,4 +382,5 @@ def models_q_production():
 def pending_count_for(user) -> int:
     if not roles.can(user, "decide_promotion"):
         return 0
-    return PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(requested_by=user).count()
+    return (PromotionRequest.objects.filter(status=PromotionStatus.PENDING)
+            .exclude(requested_by=user).exclude(on_behalf_of=user).count())

@@ -2,13 +2,16 @@
 smoke test, production request; then an analyst approves and the model's level-2 evidence holds."""
 
 import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 
+from apps.core.roles import ANALYST
 from apps.datasets.models import Dataset
 from apps.deployments.services import environments_ensure
 from apps.experiments.models import Run
 from apps.maturity.models import PipelineChange, PipelinePolicy
 from apps.registry.models import ModelVersion
-from apps.registry.services import promotion_approve
+from apps.registry.services import pending_count_for, promotion_approve
 from tests.conftest import wait_until
 from tests.factories import make_experiment, make_version, mixed_frame, production_ready_version
 from tests.maturity.conftest import criterion
@@ -75,6 +78,17 @@ def test_pipeline_change_end_to_end(ci_worker, ci_model, engineer, analyst, admi
     wait_until(lambda: production.__class__.objects.get(pk=production.pk).gates_done, timeout=60,
                message="the production gates")
     production.refresh_from_db()
+    # the automation opened it, but on behalf of the change's author: they cannot approve it,
+    # even when they also hold the analyst role (four-eyes rule)
+    assert production.requested_by.username == "mlops-system" and production.on_behalf_of == engineer
+    engineer.groups.add(Group.objects.get(name=ANALYST))
+    engineer = type(engineer).objects.get(pk=engineer.pk)  # drop the cached permissions
+    assert pending_count_for(engineer) == 0 and pending_count_for(analyst) == 1
+    with pytest.raises(PermissionDenied, match="four-eyes"):
+        promotion_approve(user=engineer, promotion=production, comment="my own change is fine")
+    page = client_for(engineer).get(production.get_absolute_url())
+    assert b"opened this request after your own change" in page.content
+    assert b'name="comment"' not in page.content
     promotion_approve(user=analyst, promotion=production, comment="CI change looks good",
                       override_reason="accepted in tests" if production.failed_gates else "")
     for key in ("ci_pipeline", "auto_staging", "smoke_test"):

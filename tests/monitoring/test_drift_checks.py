@@ -116,8 +116,28 @@ def test_a_drift_alert_starts_a_retraining_that_ends_in_a_pending_promotion(
     assert retraining.status == "awaiting approval"
     promotion = retraining.promotion
     assert promotion.status == "pending" and promotion.requested_by.username == "mlops-system"
+    assert promotion.on_behalf_of is None  # beat's check found the drift: no person asked for it
     assert promotion.model_version == retraining.model_version and promotion.model_version.run == run
     assert "drift alert" in promotion.reason
+
+
+def test_a_retraining_started_by_hand_opens_a_request_on_behalf_of_its_starter(
+    policy, deployed, engineer, django_capture_on_commit_callbacks
+):
+    from apps.core.jobs import JobContext
+    from apps.monitoring.services import retraining_start
+    from tests.factories import train_inline
+
+    retraining = retraining_start(policy=policy, trigger="manual", user=engineer)
+    Job.objects.filter(pk=retraining.job_id).update(status="running")
+    retraining_prepare(retraining=retraining, ctx=JobContext(Job.objects.get(pk=retraining.job_id)))
+    retraining.refresh_from_db()
+    with django_capture_on_commit_callbacks(execute=True):
+        train_inline(retraining.run)
+    retraining.refresh_from_db()
+    promotion = retraining.promotion
+    assert promotion.requested_by.username == "mlops-system" and promotion.on_behalf_of == engineer
+    assert "manual retraining" in promotion.reason and promotion.is_own(engineer)
 
 
 def test_reports_are_listed_by_the_drift_api_and_a_check_can_be_requested(policy, deployed, analyst, client_for):

@@ -146,6 +146,37 @@ def test_nobody_approves_their_own_request(analyst, good_run, engineer):
     assert version.stage == "none"
 
 
+def test_a_request_the_automation_opened_for_someone_is_theirs_under_the_four_eyes_rule(
+    analyst, analyst2, good_run, engineer, client_for, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group
+
+    from apps.accounts.services import system_user
+    from apps.core.roles import ML_ENGINEER
+    from apps.registry.services import pending_count_for
+
+    analyst.groups.add(Group.objects.get(name=ML_ENGINEER))  # pushed the change that led to the request
+    version = register(engineer, good_run)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        promotion = promotion_request(user=system_user(), version=version, target_stage="staging",
+                                      reason="opened by the pipeline", check_permission=False, on_behalf_of=analyst)
+    assert mail.outbox and analyst.email not in mail.outbox[-1].to and analyst2.email in mail.outbox[-1].to
+    assert f"mlops-system (after {analyst.username}'s change) asks" in mail.outbox[-1].body
+    promotion = evaluated(promotion)
+    assert promotion.is_own(analyst) and not promotion.is_own(analyst2)
+    assert pending_count_for(analyst) == 0 and pending_count_for(analyst2) == 1
+    with pytest.raises(PermissionDenied, match="four-eyes"):
+        promotion_approve(user=analyst, promotion=promotion, comment="my change is fine")
+    page = client_for(analyst).get(promotion.get_absolute_url())
+    assert b"on behalf of <strong>analyst</strong>" in page.content and b'name="comment"' not in page.content
+    assert client_for(analyst).get(f"/api/v1/promotions/{promotion.pk}/").json()["on_behalf_of"] == "analyst"
+    promotion_approve(user=analyst2, promotion=promotion, comment="checked by someone else",
+                      override_reason="accepted for the test" if promotion.failed_gates else "")
+    version.refresh_from_db()
+    assert version.stage == "staging"
+
+
 def test_only_analysts_decide(viewer, engineer, good_run):
     version = register(engineer, good_run)
     promotion = evaluated(promotion_request(user=engineer, version=version, target_stage="staging", reason="please"))
