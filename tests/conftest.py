@@ -46,6 +46,10 @@ def _fast_test_settings():
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Imports may already have built the storages from the old setting: reset them as an override would.
+    from django.test.signals import setting_changed
+
+    setting_changed.send(sender=type(settings), setting="STORAGES", value=settings.STORAGES, enter=True)
 
 
 def _flush_that_survives_the_worker():

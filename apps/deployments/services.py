@@ -189,30 +189,44 @@ def _refused_by_id(target: runtime.Target, exc: runtime.ArtifactRefused) -> None
 def predict_and_log(*, target: runtime.Target, instances, source: str = "api", now: datetime | None = None,
                     started: float | None = None) -> dict:
     """Validate, predict and log in bulk. Raises InputError (400) or ServingUnavailable (503)."""
+    body, log_rows = predict_rows(target=target, instances=instances, source=source, now=now, started=started)
+    _insert_logs(log_rows)
+    return body
+
+
+def predict_rows(*, target: runtime.Target, instances, source: str = "api", now: datetime | None = None,
+                 started: float | None = None, record_errors: bool = True) -> tuple[dict, list[tuple]]:
+    """Validate and predict; return the answer and the log rows, unwritten, for the caller to write.
+
+    ``record_errors`` counts a refusal among the deployment's request errors; a batch job
+    reports its own failure instead.
+    """
     started = started if started is not None else time.perf_counter()
     try:
         loaded = runtime.get_loaded(version_id=target.version_id, sha256=target.sha256,
                                     on_refused=lambda exc: _refused_by_id(target, exc))
     except runtime.ArtifactRefused as exc:
-        PredictionError.objects.create(deployment_id=target.deployment_id, status=503, message=exc.message[:2000])
+        if record_errors:
+            PredictionError.objects.create(deployment_id=target.deployment_id, status=503, message=exc.message[:2000])
         raise ServingUnavailable(exc.message, exc.code) from None
     predictor = loaded.predictor
     try:
         predictor.validate(instances, max_instances=target.max_instances)
     except InputError as exc:
-        PredictionError.objects.create(deployment_id=target.deployment_id, status=400, message=exc.message[:2000])
+        if record_errors:
+            PredictionError.objects.create(deployment_id=target.deployment_id, status=400, message=exc.message[:2000])
         raise
     predictions, probabilities = predictor.predict(instances)
     request_ids = [uuid.uuid4() for _ in predictions]
     latency = (time.perf_counter() - started) * 1000
     created = now or timezone.now()
     size = len(predictions)
-    _insert_logs([
+    log_rows = [
         (target.deployment_id, target.version_id, request_ids[i], created, instances[i],
          _clean_number(predictions[i]), probabilities[i].get(str(predictions[i])) if probabilities else None,
          latency, i, size, source)
         for i in range(size)
-    ])
+    ]
     body = {
         "model": loaded.model_name,
         "version": loaded.version_number,
@@ -223,7 +237,7 @@ def predict_and_log(*, target: runtime.Target, instances, source: str = "api", n
     }
     if probabilities is not None:
         body["probabilities"] = probabilities
-    return body
+    return body, log_rows
 
 
 def feedback_attach(*, user, items: list[dict]) -> dict:
@@ -308,6 +322,15 @@ def batch_create(*, user, deployment: Deployment, uploaded) -> BatchScore:
 
 
 def batch_score(*, batch: BatchScore, ctx: JobContext) -> dict:
+    """Score every row, then log them all and publish the output in one transaction.
+
+    Nothing is logged until every row has been scored, so a bad row, a cancellation or a
+    worker that dies part-way leaves no predictions behind, and a retry starts clean. A
+    retry of a batch whose output was already published (the job's own completion was
+    lost) does nothing twice.
+    """
+    if BatchScore.objects.filter(pk=batch.pk).exclude(output_file="").exists():
+        return {"message": "Already scored", "rows": batch.rows}
     deployment = Deployment.objects.select_related("model_version__run__dataset_version", "model_version__model",
                                                    "environment").get(pk=batch.deployment_id)
     with default_storage.open(batch.input_file.name, "rb") as src:
@@ -330,6 +353,8 @@ def batch_score(*, batch: BatchScore, ctx: JobContext) -> dict:
     records = frame[names].astype(object).where(frame[names].notna(), None).to_dict("records")
     fd, out_path = tempfile.mkstemp(suffix=".csv")
     os.close(fd)
+    log_rows: list[tuple] = []
+    name = None
     try:
         with open(out_path, "w", newline="") as fh:
             writer = csv.writer(fh)
@@ -338,11 +363,15 @@ def batch_score(*, batch: BatchScore, ctx: JobContext) -> dict:
                 ctx.check_cancelled()
                 chunk = records[start:start + BATCH_CHUNK]
                 try:
-                    body = predict_and_log(target=target_of(deployment), instances=chunk, source="batch")
+                    body, rows = predict_rows(target=target_of(deployment), instances=chunk, source="batch",
+                                              record_errors=False)
+                except ServingUnavailable as exc:
+                    raise JobFailed(exc.message) from None
                 except InputError as exc:
                     first = exc.errors[0] if exc.errors else {}
                     row = (first.get("instance") or 0) + start + 2
                     raise JobFailed(f"Row {row} of the file: {first.get('message', exc.message)}") from None
+                log_rows.extend(rows)
                 probs = body.get("probabilities")
                 classes = sorted(probs[0]) if probs else []
                 if not header_written:
@@ -351,15 +380,36 @@ def batch_score(*, batch: BatchScore, ctx: JobContext) -> dict:
                 for i, prediction in enumerate(body["predictions"]):
                     extra = [probs[i].get(c) for c in classes] if probs else []
                     writer.writerow([start + i + 1, body["request_ids"][i], prediction, *extra])
-                ctx.progress(100 * (start + len(chunk)) / max(len(records), 1), f"Scored {start + len(chunk):,} rows")
+                ctx.progress(99 * (start + len(chunk)) / max(len(records), 1), f"Scored {start + len(chunk):,} rows")
+        ctx.check_cancelled()
+        ctx.progress(99, f"Logging {len(log_rows):,} predictions")
+        wanted = f"batches/{deployment.pk}/{batch.pk}-scored.csv"
+        if default_storage.exists(wanted):  # left by an attempt killed before it published
+            default_storage.delete(wanted)
         with open(out_path, "rb") as fh:
             out_sha = hashlib.sha256(fh.read()).hexdigest()
             fh.seek(0)
-            name = default_storage.save(f"batches/{deployment.pk}/{batch.pk}-scored.csv", File(fh))
-        BatchScore.objects.filter(pk=batch.pk).update(output_file=name, output_sha256=out_sha)
+            name = default_storage.save(wanted, File(fh))
+        with transaction.atomic():
+            locked = BatchScore.objects.select_for_update().get(pk=batch.pk)
+            if locked.output_file:  # another attempt published first
+                raise _AlreadyPublished()
+            _insert_logs(log_rows)
+            BatchScore.objects.filter(pk=batch.pk).update(output_file=name, output_sha256=out_sha)
+    except _AlreadyPublished:
+        default_storage.delete(name)
+        return {"message": "Already scored", "rows": batch.rows}
+    except BaseException:
+        if name:
+            default_storage.delete(name)
+        raise
     finally:
         os.unlink(out_path)
     return {"message": f"Scored {len(records):,} rows", "rows": len(records)}
+
+
+class _AlreadyPublished(Exception):
+    pass
 
 
 def environments_ensure() -> None:

@@ -1,0 +1,84 @@
+"""A batch is logged all at once or not at all, and a retried batch is not logged twice."""
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.core.jobs import JobCancelled, JobContext, JobFailed
+from apps.core.models import Job
+from apps.deployments.models import BatchScore, PredictionError, PredictionLog
+from apps.deployments.services import BATCH_CHUNK, batch_score, deployment_create
+
+
+def _rows(n: int, *, blank_x1_at: int | None = None) -> bytes:
+    lines = ["x1,x2,color"]
+    for i in range(n):
+        x1 = "" if i == blank_x1_at else f"{i / 10}"
+        lines.append(f"{x1},{i % 7},{['red', 'blue'][i % 2]}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _batch(client_for, analyst, deployment, content: bytes) -> BatchScore:
+    response = client_for(analyst).post(f"/deployments/{deployment.pk}/batches/",
+                                        {"file": SimpleUploadedFile("b.csv", content)})
+    assert response.status_code == 302, response.content
+    batch = BatchScore.objects.get()
+    Job.objects.filter(pk=batch.job_id).update(status="running")
+    return batch
+
+
+def _run(batch: BatchScore) -> dict:
+    return batch_score(batch=batch, ctx=JobContext(Job.objects.get(pk=batch.job_id)))
+
+
+def _outputs(deployment) -> list[str]:
+    folder = f"batches/{deployment.pk}"
+    return [n for n in default_storage.listdir(folder)[1] if "scored" in n] if default_storage.exists(folder) else []
+
+
+@pytest.fixture
+def deployment(analyst, environments, prod_version):
+    return deployment_create(user=analyst, version=prod_version, environment=environments["production"])
+
+
+def test_a_bad_row_after_the_first_chunk_leaves_no_prediction_logged(client_for, analyst, deployment):
+    bad = BATCH_CHUNK + 500  # the first chunk scores fine; the second holds the bad row
+    batch = _batch(client_for, analyst, deployment, _rows(BATCH_CHUNK + 800, blank_x1_at=bad))
+    with pytest.raises(JobFailed, match=f"Row {bad + 2} of the file") as failure:
+        _run(batch)
+    assert "x1" in str(failure.value)
+    assert not PredictionLog.objects.exists()
+    assert not PredictionError.objects.exists()  # a batch's bad row is the job's error, not an API error
+    batch.refresh_from_db()
+    assert batch.output_file == "" and _outputs(deployment) == []
+
+
+def test_a_retried_batch_is_logged_once(client_for, analyst, deployment):
+    batch = _batch(client_for, analyst, deployment, _rows(1200))
+    assert _run(batch)["message"] == "Scored 1,200 rows"
+    first_ids = set(PredictionLog.objects.values_list("request_id", flat=True))
+    assert len(first_ids) == 1200
+    # the job ran again (its completion was lost with the worker): nothing is scored or logged twice
+    assert _run(batch)["message"] == "Already scored"
+    assert set(PredictionLog.objects.values_list("request_id", flat=True)) == first_ids
+    batch.refresh_from_db()
+    assert len(_outputs(deployment)) == 1 and batch.output_file.name.endswith(f"{batch.pk}-scored.csv")
+
+
+def test_an_output_left_by_a_killed_attempt_is_replaced_not_duplicated(client_for, analyst, deployment):
+    batch = _batch(client_for, analyst, deployment, _rows(30))
+    stray = default_storage.save(f"batches/{deployment.pk}/{batch.pk}-scored.csv", SimpleUploadedFile("s", b"half"))
+    _run(batch)
+    batch.refresh_from_db()
+    assert batch.output_file.name == stray and _outputs(deployment) == [stray.rsplit("/", 1)[1]]
+    with default_storage.open(stray) as fh:
+        assert fh.read().startswith(b"row,request_id,prediction")
+    assert PredictionLog.objects.filter(source="batch").count() == 30
+
+
+def test_a_cancelled_batch_logs_nothing(client_for, analyst, deployment):
+    batch = _batch(client_for, analyst, deployment, _rows(BATCH_CHUNK * 2))
+    Job.objects.filter(pk=batch.job_id).update(cancel_requested=True)
+    with pytest.raises(JobCancelled):
+        _run(batch)
+    assert not PredictionLog.objects.exists() and _outputs(deployment) == []
