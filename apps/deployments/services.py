@@ -370,7 +370,8 @@ def batch_score(*, batch: BatchScore, ctx: JobContext) -> dict:
                 except InputError as exc:
                     first = exc.errors[0] if exc.errors else {}
                     row = (first.get("instance") or 0) + start + 2
-                    raise JobFailed(f"Row {row} of the file: {first.get('message', exc.message)}") from None
+                    raise JobFailed(f"Row {row} of the file: {first.get('message', exc.message)} Nothing was "
+                                    "logged; correct the file and score it again.") from None
                 log_rows.extend(rows)
                 probs = body.get("probabilities")
                 classes = sorted(probs[0]) if probs else []

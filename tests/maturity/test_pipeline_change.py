@@ -87,7 +87,7 @@ def test_pipeline_change_end_to_end(ci_worker, ci_model, engineer, analyst, admi
     with pytest.raises(PermissionDenied, match="four-eyes"):
         promotion_approve(user=engineer, promotion=production, comment="my own change is fine")
     page = client_for(engineer).get(production.get_absolute_url())
-    assert b"opened this request after your own change" in page.content
+    assert b"opened this request after your own action" in page.content
     assert b'name="comment"' not in page.content
     promotion_approve(user=analyst, promotion=production, comment="CI change looks good",
                       override_reason="accepted in tests" if production.failed_gates else "")
