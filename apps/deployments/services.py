@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import logging
 import math
 import os
@@ -13,6 +12,7 @@ import time
 import uuid
 from datetime import datetime
 
+import orjson
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -139,6 +139,33 @@ _LOG_COLUMNS = ("deployment", "model_version_id_logged", "request_id", "created_
 
 
 COPY_FROM_ROWS = 20
+COPY_PIECE_ROWS = 100
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_json(value) -> str:
+    """A JSON value in COPY's text format: orjson never writes raw control characters, so
+    only its backslashes need doubling."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("\\", "\\\\")
+
+
+def _copy_text(rows: list[tuple]) -> bytes:
+    """Log rows as COPY text, in ``_LOG_COLUMNS`` order.
+
+    Formatting the lines here is several times faster than psycopg's per-value
+    ``write_row`` adaptation, which dominated the cost of logging a 1,000-instance request.
+    """
+    lines = []
+    for deployment, version, request_id, created, features, prediction, probability, latency, index, size, source \
+            in rows:
+        lines.append(
+            f"{int(deployment)}\t{int(version)}\t{request_id}\t{created.isoformat()}\t{_copy_json(features)}\t"
+            f"{_copy_json(prediction)}\t{'\\N' if probability is None else repr(float(probability))}\t"
+            f"{float(latency)!r}\t{int(index)}\t{int(size)}\t{str(source).translate(_COPY_ESCAPES)}\n"
+        )
+    return "".join(lines).encode()
 
 
 def _insert_logs(rows: list[tuple]) -> None:
@@ -148,12 +175,10 @@ def _insert_logs(rows: list[tuple]) -> None:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(PredictionLog._meta.db_table)
     if connection.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-        json_columns = {i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"}
         with connection.cursor() as cursor:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row([json.dumps(v) if i in json_columns and v is not None else v
-                                    for i, v in enumerate(row)])
+                for start in range(0, len(rows), COPY_PIECE_ROWS):  # the server parses a piece while we format the next
+                    copy.write(_copy_text(rows[start:start + COPY_PIECE_ROWS]))
         return
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     for start in range(0, len(rows), 1000):

@@ -44,6 +44,33 @@ def test_a_deployed_version_answers_and_logs_every_instance(deployed, token_clie
     assert logs[0].prediction == body["predictions"][0]
 
 
+def test_a_large_request_is_logged_through_copy_with_its_values_intact(deployed, token_client, prod_version):
+    from apps.deployments.services import COPY_FROM_ROWS, COPY_PIECE_ROWS
+
+    awkward = ["back\\slash", "tab\there", "new\nline", "crlf\r\n", "quote\"d", "ünïcødé ✓", "\\N", "{}"]
+    rows = [dict(ROW, x1=i / 7, x2=None if i % 5 == 0 else i * 1e-9, color=awkward[i % len(awkward)])
+            for i in range(max(COPY_FROM_ROWS, COPY_PIECE_ROWS) + 37)]
+    response = predict(token_client, rows)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    logs = list(PredictionLog.objects.order_by("instance_index"))
+    assert [log.features for log in logs] == rows
+    assert [str(log.request_id) for log in logs] == body["request_ids"]
+    assert [log.prediction for log in logs] == body["predictions"]
+    assert [log.probability for log in logs] == [p[str(body["predictions"][i])] for i, p in
+                                                  enumerate(body["probabilities"])]
+    assert {log.batch_size for log in logs} == {len(rows)} and {log.source for log in logs} == {"api"}
+    assert all(log.created_at == logs[0].created_at and log.latency_ms > 0 for log in logs)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b'{"instances": [{"x1": NaN}]}', b"\xff\xfe", b'"instances"'])
+def test_a_body_that_is_not_a_json_object_is_400(deployed, token_client, raw):
+    response = token_client.post("/api/v1/predict/served/production/", raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] in ("invalid_json", "invalid")
+    assert not PredictionLog.objects.exists()
+
+
 def test_predictions_equal_the_pipeline_loaded_from_the_artifact(deployed, token_client, prod_version):
     import pandas as pd
 
