@@ -85,7 +85,7 @@ def predict(request, model: str, environment: str):
     if not allowed:
         return _error(403, "permission_denied", "Your role does not allow predictions.")
     try:
-        payload = orjson.loads(request.body or b"null")
+        payload = orjson.loads(request.body.removeprefix(b"\xef\xbb\xbf") or b"null")  # a UTF-8 BOM is tolerated
     except orjson.JSONDecodeError as exc:
         return _error(400, "invalid_json", f"The body is not valid JSON: {exc}.", {"body": "invalid JSON"})
     if not isinstance(payload, dict) or "instances" not in payload:

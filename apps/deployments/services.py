@@ -175,15 +175,24 @@ def _insert_logs(rows: list[tuple]) -> None:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     table = connection.ops.quote_name(PredictionLog._meta.db_table)
     if connection.vendor == "postgresql" and len(rows) >= COPY_FROM_ROWS:
-        with connection.cursor() as cursor:
+        # psycopg's own errors from COPY become Django's, so a lost connection counts as transient
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for start in range(0, len(rows), COPY_PIECE_ROWS):  # the server parses a piece while we format the next
                     copy.write(_copy_text(rows[start:start + COPY_PIECE_ROWS]))
         return
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    json_columns = {i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"}
+
+    def prep(i, f, value):
+        if i in json_columns:  # as COPY writes them: numpy as numbers, NaN as null, None as JSON null
+            return f.get_db_prep_value(orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)),
+                                       connection)
+        return f.get_db_prep_save(value, connection)
+
     for start in range(0, len(rows), 1000):
         chunk = rows[start:start + 1000]
-        params = [f.get_db_prep_save(value, connection) for row in chunk for f, value in zip(fields, row, strict=True)]
+        params = [prep(i, f, value) for row in chunk for i, (f, value) in enumerate(zip(fields, row, strict=True))]
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholders] * len(chunk))}", params)
 
@@ -288,6 +297,12 @@ def feedback_attach(*, user, items: list[dict]) -> dict:
             continue
         if label is None or isinstance(label, (dict, list)):
             errors[f"items[{i}].label"] = "The label must be a string, number or boolean."
+            continue
+        if isinstance(label, float) and not math.isfinite(label):
+            errors[f"items[{i}].label"] = f"The label must be a finite number, got {label!r}."
+            continue
+        if isinstance(label, str) and "\x00" in label:
+            errors[f"items[{i}].label"] = "The label contains a NUL character (\\u0000), which is not allowed."
             continue
         parsed[request_id] = (i, label)
     rows = PredictionLog.objects.filter(request_id__in=list(parsed)).values_list(
@@ -410,20 +425,21 @@ def batch_score(*, batch: BatchScore, ctx: JobContext) -> dict:
         ctx.check_cancelled()
         ctx.progress(99, f"Logging {len(log_rows):,} predictions")
         wanted = f"batches/{deployment.pk}/{batch.pk}-scored.csv"
-        if default_storage.exists(wanted):  # left by an attempt killed before it published
-            default_storage.delete(wanted)
-        with open(out_path, "rb") as fh:
-            out_sha = hashlib.sha256(fh.read()).hexdigest()
-            fh.seek(0)
-            name = default_storage.save(wanted, File(fh))
         with transaction.atomic():
+            # Under the batch's row lock: an overlapping attempt (a job the reaper requeued while
+            # its first worker still ran) waits here, then finds the output published.
             locked = BatchScore.objects.select_for_update().get(pk=batch.pk)
-            if locked.output_file:  # another attempt published first
+            if locked.output_file:
                 raise _AlreadyPublished()
+            if default_storage.exists(wanted):  # left by an attempt killed before it published
+                default_storage.delete(wanted)
+            with open(out_path, "rb") as fh:
+                out_sha = hashlib.sha256(fh.read()).hexdigest()
+                fh.seek(0)
+                name = default_storage.save(wanted, File(fh))
             _insert_logs(log_rows)
             BatchScore.objects.filter(pk=batch.pk).update(output_file=name, output_sha256=out_sha)
     except _AlreadyPublished:
-        default_storage.delete(name)
         return {"message": "Already scored", "rows": batch.rows}
     except BaseException:
         if name:

@@ -223,7 +223,9 @@ def _value_problem(spec: _FeatureSpec, value: Any) -> str | None:
         if isinstance(value, int | float):  # int/float subclasses other than bool
             return _value_problem(spec, float(value))
         return f"'{spec.name}' must be a number, got {_json_type(value)}."
-    if kind is str or kind is bool or kind is int:
+    if kind is str:
+        return None if "\x00" not in value else f"'{spec.name}' contains a NUL character (\\u0000), which is not allowed."
+    if kind is bool or kind is int:
         return None
     if kind is float:
         if value - value == 0.0:
@@ -272,7 +274,7 @@ def _validate(instances: Any, sig: _CompiledSignature, max_instances: int) -> No
                         kind is int and -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT
                     ):
                         continue
-                elif kind is str:
+                elif kind is str and "\x00" not in value:
                     continue
                 break
             else:

@@ -248,8 +248,9 @@ def _update_alerts(policy: MonitorPolicy, report: DriftReport) -> None:
             trigger = policy.retrain_policy == RetrainPolicy.ON_DRIFT and kind == "drift" or (
                 policy.retrain_policy == RetrainPolicy.ON_PERFORMANCE and kind == "performance")
             if trigger:
+                # a check someone asked for (and whose window they chose) retrains on their behalf
                 retraining_start(policy=policy, trigger=kind, alert=alert, window_start=report.window_start,
-                                 window_end=report.window_end)
+                                 window_end=report.window_end, user=report.job.created_by if report.job else None)
         elif not breached and open_alert is not None:
             open_alert.status = AlertStatus.RESOLVED
             open_alert.resolved_at = report.window_end

@@ -122,7 +122,7 @@ def _notify_analysts(promotion_id: int) -> None:
         return
     who = request.requested_by.get_username() if request.requested_by else "the system"
     if request.on_behalf_of:
-        who += f" (after {request.on_behalf_of.get_username()}'s change)"
+        who += f" (on behalf of {request.on_behalf_of.get_username()})"
     try:
         send_mail(
             subject=f"[MLOps] Approval requested: {request.model_version} → {request.target_stage}",
@@ -165,10 +165,14 @@ def promotion_request(*, user, version: ModelVersion, target_stage: str, reason:
             audit_record(actor=user, action="promotion.superseded", obj=pending, note=pending.decision_comment)
         elif pending is not None:
             raise Conflict(f"A request to promote {version} to {target_stage} is already pending.")
+        if on_behalf_of is None:
+            # asking again for a version the automation put forward for someone keeps them out of deciding
+            on_behalf_of = (PromotionRequest.objects.filter(model_version=version, on_behalf_of__isnull=False)
+                            .order_by("-created_at").values_list("on_behalf_of", flat=True).first())
         promotion = PromotionRequest.objects.create(
             model_version=version, target_stage=target_stage, reason=reason,
             requested_by=user if getattr(user, "is_authenticated", False) else None,
-            on_behalf_of=on_behalf_of,
+            on_behalf_of_id=getattr(on_behalf_of, "pk", on_behalf_of),
             champion=current_in_stage(version.model, target_stage),
         )
         promotion.job = job_create(kind=GATES_JOB, created_by=user, target=promotion, message="Waiting to run gates")

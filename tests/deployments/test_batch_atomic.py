@@ -1,5 +1,7 @@
 """A batch is logged all at once or not at all, and a retried batch is not logged twice."""
 
+import hashlib
+
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -76,9 +78,50 @@ def test_an_output_left_by_a_killed_attempt_is_replaced_not_duplicated(client_fo
     assert PredictionLog.objects.filter(source="batch").count() == 30
 
 
-def test_a_cancelled_batch_logs_nothing(client_for, analyst, deployment):
-    batch = _batch(client_for, analyst, deployment, _rows(BATCH_CHUNK * 2))
-    Job.objects.filter(pk=batch.job_id).update(cancel_requested=True)
+class _CancelAfterFirstChunk(JobContext):
+    """A user presses Cancel while the job runs: after the first chunk is scored."""
+
+    def progress(self, percent, message=""):
+        if message.startswith("Scored"):
+            Job.objects.filter(pk=self.job.pk).update(cancel_requested=True)
+        super().progress(percent, message)
+
+
+def test_a_batch_cancelled_part_way_logs_nothing(client_for, analyst, deployment):
+    batch = _batch(client_for, analyst, deployment, _rows(BATCH_CHUNK * 3))
     with pytest.raises(JobCancelled):
-        _run(batch)
+        batch_score(batch=batch, ctx=_CancelAfterFirstChunk(Job.objects.get(pk=batch.job_id)))
+    assert Job.objects.get(pk=batch.job_id).message == f"Scored {BATCH_CHUNK:,} rows"  # it did score a chunk
     assert not PredictionLog.objects.exists() and _outputs(deployment) == []
+
+
+class _OverlappingAttempt(JobContext):
+    """A second attempt of the same job publishes while this one is about to (a requeued job)."""
+
+    def progress(self, percent, message=""):
+        super().progress(percent, message)
+        if message.startswith("Logging"):
+            batch = BatchScore.objects.get(pk=self.job.target_id)
+            assert batch_score(batch=batch, ctx=JobContext(self.job))["message"].startswith("Scored")
+
+
+def test_of_two_overlapping_attempts_one_publishes_and_the_other_logs_nothing(client_for, analyst, deployment):
+    batch = _batch(client_for, analyst, deployment, _rows(300))
+    result = batch_score(batch=batch, ctx=_OverlappingAttempt(Job.objects.get(pk=batch.job_id)))
+    assert result["message"] == "Already scored"
+    assert PredictionLog.objects.filter(source="batch").count() == 300
+    batch.refresh_from_db()
+    assert _outputs(deployment) == [f"{batch.pk}-scored.csv"]
+    with default_storage.open(batch.output_file.name) as fh:
+        body = fh.read()
+    assert hashlib.sha256(body).hexdigest() == batch.output_sha256
+    logged = {str(r) for r in PredictionLog.objects.values_list("request_id", flat=True)}
+    assert {line.split(b",")[1].decode() for line in body.splitlines()[1:]} == logged
+
+
+def test_a_file_with_a_nul_character_is_refused_at_upload(client_for, analyst, deployment):
+    content = _rows(BATCH_CHUNK + 10).replace(b",red\n", b",re\x00d\n", 1)
+    response = client_for(analyst).post(f"/deployments/{deployment.pk}/batches/",
+                                        {"file": SimpleUploadedFile("b.csv", content)}, follow=True)
+    assert b"b.csv looks like binary data, not a CSV (text) or Parquet file." in response.content
+    assert not BatchScore.objects.exists() and not default_storage.exists(f"batches/{deployment.pk}")

@@ -63,6 +63,13 @@ def test_a_large_request_is_logged_through_copy_with_its_values_intact(deployed,
     assert all(log.created_at == logs[0].created_at and log.latency_ms > 0 for log in logs)
 
 
+def test_a_utf8_byte_order_mark_before_the_body_is_tolerated(deployed, token_client):
+    raw = b"\xef\xbb\xbf" + json.dumps({"instances": [ROW]}).encode()
+    response = token_client.post("/api/v1/predict/served/production/", raw, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert PredictionLog.objects.count() == 1
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b'{"instances": [{"x1": NaN}]}', b"\xff\xfe", b'"instances"'])
 def test_a_body_that_is_not_a_json_object_is_400(deployed, token_client, raw):
     response = token_client.post("/api/v1/predict/served/production/", raw, content_type="application/json")
@@ -93,6 +100,7 @@ def test_predictions_equal_the_pipeline_loaded_from_the_artifact(deployed, token
         ([dict(ROW, x1="tall")], "instances[0].x1"),
         ([dict(ROW, x1=None)], "instances[0].x1"),
         ([ROW, dict(ROW, color=["red"])], "instances[1].color"),
+        ([ROW, dict(ROW, color="re\x00d")], "instances[1].color"),  # PostgreSQL's jsonb cannot hold NUL
         ([], "instances"),
         ("not a list", "instances"),
     ],
@@ -206,6 +214,13 @@ def test_feedback_attaches_labels_by_request_id(deployed, token_client, analyst,
                             content_type="application/json")
     assert bad.status_code == 400
     assert set(bad.json()["error"]["fields"]) == {"items[0].request_id", "items[1].request_id"}
+    raw = json.dumps({"items": [{"request_id": ids[0], "label": "n\x00o"}, {"request_id": ids[1], "label": 0}]})
+    raw = raw.replace('"label": 0', '"label": 1e999')  # json.dumps cannot write an infinity that parses back
+    bad = labeller.post("/api/v1/feedback/", raw, content_type="application/json")
+    assert bad.status_code == 400, bad.content
+    assert set(bad.json()["error"]["fields"]) == {"items[0].label", "items[1].label"}
+    assert {str(k): v for k, v in PredictionLog.objects.values_list("request_id", "label")} == {ids[0]: "yes",
+                                                                                              ids[1]: "no"}
 
 
 def test_the_pages_render_with_traffic(deployed, token_client, viewer, client_for, django_assert_max_num_queries):

@@ -116,9 +116,21 @@ def test_a_drift_alert_starts_a_retraining_that_ends_in_a_pending_promotion(
     assert retraining.status == "awaiting approval"
     promotion = retraining.promotion
     assert promotion.status == "pending" and promotion.requested_by.username == "mlops-system"
-    assert promotion.on_behalf_of is None  # beat's check found the drift: no person asked for it
+    assert promotion.on_behalf_of is None  # no person asked for this check
     assert promotion.model_version == retraining.model_version and promotion.model_version.run == run
     assert "drift alert" in promotion.reason
+
+
+def test_a_drift_check_someone_asked_for_retrains_on_their_behalf(policy, deployed, analyst):
+    from apps.monitoring.services import check_request
+
+    policy.drift_share = 0.3
+    policy.save()
+    window = send(deployed, hours_ago=2, seed=6, shift=3.0, analyst=analyst)
+    job = check_request(user=analyst, policy=policy, window_start=window[0], window_end=window[1])
+    drift_check(policy=policy, window_start=window[0], window_end=window[1], job=job)
+    retraining = Retraining.objects.get()
+    assert retraining.trigger == "drift" and retraining.job.created_by == analyst
 
 
 def test_a_retraining_started_by_hand_opens_a_request_on_behalf_of_its_starter(

@@ -162,7 +162,7 @@ def test_a_request_the_automation_opened_for_someone_is_theirs_under_the_four_ey
         promotion = promotion_request(user=system_user(), version=version, target_stage="staging",
                                       reason="opened by the pipeline", check_permission=False, on_behalf_of=analyst)
     assert mail.outbox and analyst.email not in mail.outbox[-1].to and analyst2.email in mail.outbox[-1].to
-    assert f"mlops-system (after {analyst.username}'s change) asks" in mail.outbox[-1].body
+    assert f"mlops-system (on behalf of {analyst.username}) asks" in mail.outbox[-1].body
     promotion = evaluated(promotion)
     assert promotion.is_own(analyst) and not promotion.is_own(analyst2)
     assert pending_count_for(analyst) == 0 and pending_count_for(analyst2) == 1
@@ -171,8 +171,14 @@ def test_a_request_the_automation_opened_for_someone_is_theirs_under_the_four_ey
     page = client_for(analyst).get(promotion.get_absolute_url())
     assert b"on behalf of <strong>analyst</strong>" in page.content and b'name="comment"' not in page.content
     assert client_for(analyst).get(f"/api/v1/promotions/{promotion.pk}/").json()["on_behalf_of"] == "analyst"
-    promotion_approve(user=analyst2, promotion=promotion, comment="checked by someone else",
-                      override_reason="accepted for the test" if promotion.failed_gates else "")
+    # rejected, then asked for again by a colleague: still the automation's request for `analyst`
+    promotion_reject(user=analyst2, promotion=promotion, comment="gates first")
+    again = evaluated(promotion_request(user=engineer, version=version, target_stage="staging", reason="once more"))
+    assert again.requested_by == engineer and again.on_behalf_of == analyst
+    with pytest.raises(PermissionDenied, match="four-eyes"):
+        promotion_approve(user=analyst, promotion=again, comment="my change is fine")
+    promotion_approve(user=analyst2, promotion=again, comment="checked by someone else",
+                      override_reason="accepted for the test" if again.failed_gates else "")
     version.refresh_from_db()
     assert version.stage == "staging"
 
