@@ -145,10 +145,15 @@ COPY_PIECE_ROWS = 100
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+def _log_json(value) -> str:
+    """How a log row's JSON columns are written: numpy scalars as numbers, NaN as null."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 def _copy_json(value) -> str:
     """A JSON value in COPY's text format: orjson never writes raw control characters, so
     only its backslashes need doubling."""
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("\\", "\\\\")
+    return _log_json(value).replace("\\", "\\\\")
 
 
 def _copy_text(rows: list[tuple]) -> bytes:
@@ -186,8 +191,7 @@ def _insert_logs(rows: list[tuple]) -> None:
 
     def prep(i, f, value):
         if i in json_columns:  # as COPY writes them: numpy as numbers, NaN as null, None as JSON null
-            return f.get_db_prep_value(orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)),
-                                       connection)
+            return f.get_db_prep_value(orjson.loads(_log_json(value)), connection)
         return f.get_db_prep_save(value, connection)
 
     for start in range(0, len(rows), 1000):

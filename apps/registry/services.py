@@ -165,14 +165,14 @@ def promotion_request(*, user, version: ModelVersion, target_stage: str, reason:
             audit_record(actor=user, action="promotion.superseded", obj=pending, note=pending.decision_comment)
         elif pending is not None:
             raise Conflict(f"A request to promote {version} to {target_stage} is already pending.")
-        if on_behalf_of is None:
-            # asking again for a version the automation put forward for someone keeps them out of deciding
-            on_behalf_of = (PromotionRequest.objects.filter(model_version=version, on_behalf_of__isnull=False)
-                            .order_by("-created_at").values_list("on_behalf_of", flat=True).first())
+        # asking again for a version the automation put forward for someone keeps them out of deciding
+        on_behalf_of_id = on_behalf_of.pk if on_behalf_of is not None else (
+            PromotionRequest.objects.filter(model_version=version, on_behalf_of__isnull=False)
+            .order_by("-created_at").values_list("on_behalf_of", flat=True).first())
         promotion = PromotionRequest.objects.create(
             model_version=version, target_stage=target_stage, reason=reason,
             requested_by=user if getattr(user, "is_authenticated", False) else None,
-            on_behalf_of_id=getattr(on_behalf_of, "pk", on_behalf_of),
+            on_behalf_of_id=on_behalf_of_id,
             champion=current_in_stage(version.model, target_stage),
         )
         promotion.job = job_create(kind=GATES_JOB, created_by=user, target=promotion, message="Waiting to run gates")
