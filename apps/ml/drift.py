@@ -73,6 +73,7 @@ __all__ = [
     "dataset_drift",
     "default_method",
     "feature_drift",
+    "feature_drift_from_distribution",
     "jensenshannon_distance",
     "js_from_counts",
     "ks",
@@ -174,6 +175,12 @@ class FeatureDrift:
     (same edges for both, ~20 quantile bins of the reference, outer bins open);
     categorical ``{"categories", "shares"}`` (same categories for both, at most 30, the rest
     summed under ``"__other__"``).
+
+    ``error_bound`` / ``p_value_error_bound``: when the window was judged from a summary of
+    it (hourly sketches, :mod:`apps.ml.sketch`), the largest possible difference between
+    ``statistic`` / ``p_value`` and what the raw window rows would give against the same
+    reference summary (0.0 when exact); None when the raw rows were judged or there is no
+    statistic.
     """
 
     name: str
@@ -188,6 +195,8 @@ class FeatureDrift:
     approximate: bool = False
     reference_hist: dict[str, list] | None = None
     current_hist: dict[str, list] | None = None
+    error_bound: float | None = None
+    p_value_error_bound: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -222,7 +231,9 @@ def _is_drifted(method: str, stat: float, p: float | None, threshold: float) -> 
 # --------------------------------------------------------------------------- summary-based statistics
 class _Current:
     """The compared side: a raw window (numeric values kept sorted: one O(w log w) sort per
-    check serves KS, Wasserstein and every bin count) or another stored summary."""
+    check serves KS, Wasserstein and every bin count), another stored summary, or a
+    distribution built elsewhere (``dist``, e.g. from merged hourly sketches; ``exact``
+    says whether it is the window's exact distribution)."""
 
     def __init__(
         self,
@@ -231,21 +242,28 @@ class _Current:
         values: np.ndarray | None = None,
         counts: dict[str, int] | None = None,
         summary: dict[str, Any] | None = None,
+        dist: Dist | None = None,
+        exact: bool = True,
     ):
         self.kind, self.values, self.counts, self.summary = kind, values, counts, summary
+        self._dist, self._exact = dist, exact
         if summary is not None:
             self.n = int(summary["n"])
         elif values is not None:
             self.n = int(values.size)
+        elif dist is not None:
+            self.n = int(dist.n)
         else:
             self.n = int(sum((counts or {}).values()))
 
     def dist(self) -> Dist:
+        if self._dist is not None:
+            return self._dist
         return Dist.from_summary(self.summary) if self.summary is not None else Dist.from_sorted(self.values)
 
     @property
     def exact(self) -> bool:
-        return self.summary is None or bool(self.summary["exact"])
+        return self._exact and (self.summary is None or bool(self.summary["exact"]))
 
     def numeric_bins(self, cuts: np.ndarray) -> np.ndarray:
         """Counts in the bins ``[c_{k-1}, c_k)``; for a summary, via its (maybe interpolated) CDF."""
@@ -417,6 +435,38 @@ def feature_drift(
         return _verdict(name, reference, None, 0, method=method, threshold=threshold, min_rows=min_rows)
     cur, total = _window(reference["kind"], current_values)
     return _verdict(name, reference, cur, total, method=method, threshold=threshold, min_rows=min_rows)
+
+
+def feature_drift_from_distribution(
+    name: str,
+    reference: dict[str, Any],
+    *,
+    rows: int,
+    dist: Dist | None = None,
+    category_counts: dict[str, int] | None = None,
+    exact: bool = True,
+    method: str | None = None,
+    threshold: float | None = None,
+    min_rows: int = 30,
+) -> FeatureDrift:
+    """Drift of one feature whose window is known as a distribution, not as raw values.
+
+    For numeric features ``dist`` is the window's distribution (``dist.n`` usable values),
+    for categorical ones ``category_counts`` maps labels to counts; ``rows`` counts every
+    row of the window, nulls included, and neither given means the column is absent
+    ("missing"). ``exact`` false marks the result approximate (and keeps the KS p-value on
+    its asymptotic branch; for ``category_counts`` it means a truncated label list, pooled
+    as a truncated stored summary's). The statuses and statistics are those of
+    :func:`feature_drift`.
+    """
+    kind = reference["kind"]
+    if dist is None and category_counts is None:
+        return _verdict(name, reference, None, 0, method=method, threshold=threshold, min_rows=min_rows)
+    if (kind == "numeric") != (dist is not None):
+        raise MLError(f"Feature {name!r} is {kind}: give {'dist' if kind == 'numeric' else 'category_counts'}.",
+                      field="kind")
+    cur = _Current(kind, counts=category_counts, dist=dist, exact=exact)
+    return _verdict(name, reference, cur, rows, method=method, threshold=threshold, min_rows=min_rows)
 
 
 def compare_references(

@@ -65,6 +65,12 @@ def numeric_values(values: Any) -> tuple[np.ndarray, int]:
     None/NaN/±inf and (for object input) anything non-numeric are dropped: a drift check
     must not crash on a dirty production window, it reports the rows it could use.
     """
+    arr = numeric_array(values)
+    return arr[np.isfinite(arr)], int(arr.size)
+
+
+def numeric_array(values: Any) -> np.ndarray:
+    """All input rows as float64: None and anything non-numeric become NaN, ±inf stay."""
     if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
         arr = values.astype(np.float64, copy=False).ravel()
     else:
@@ -73,7 +79,7 @@ def numeric_values(values: Any) -> tuple[np.ndarray, int]:
         if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
             values = pd.to_numeric(values.astype(object), errors="coerce")
         arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    return arr[np.isfinite(arr)], int(arr.size)
+    return arr
 
 
 def category_label(value: Any) -> str:
