@@ -36,9 +36,15 @@ Numeric sketch (``kind == "numeric"``)::
      "absent": int,          # rows whose input lacked the feature
      "nulls": int,           # None, NaN and non-numeric values
      "non_finite": int,      # +-inf
-     "index": [int], "counts": [int],   # non-zero cells: first index, then steps (> 0)
+     "index": str, "counts": str,       # non-zero cells, packed: first index then steps (> 0); counts
      "tail_gaps": [float, float],       # sum(b_0 - x) below, sum(x - b_last) above the grid
      "min": float | None, "max": float | None}             # of the finite values
+
+``index`` and ``counts`` are packed integer arrays (:func:`pack_ints`): ``"u1:"``, ``"u2:"``,
+``"u4:"`` or ``"u8:"`` (the width of each unsigned little-endian integer) then the bytes in
+base64. Why not JSON lists: reading a quarter of hourly sketches back is then a base64 decode
+and ``np.frombuffer`` per sketch instead of parsing thousands of Python ints (measured in
+``bench/sketch.py``), and a typical hour takes about 2 bytes per non-zero cell.
 
 The grid: *points* are every exact reference value (or, for a histogram summary, every
 atom) and every *boundary*; boundaries are every reference value when the reference has at
@@ -58,7 +64,7 @@ Categorical sketch (``kind == "categorical"``)::
 
 Every reference category is kept; at most UNSEEN_LABELS_MAX labels unknown to the reference
 (the most frequent; labels over LABEL_CHARS_MAX characters never) are kept per sketch, the
-rest is pooled in ``other``. What pooling does to the statistics (it only happens above that
+rest is pooled in ``other`` (so is any unseen label holding a NUL, which jsonb refuses). What pooling does to the statistics (it only happens above that
 cap, e.g. a client sending ids): Jensen-Shannon and the chi-squared statistic depend on the
 unseen labels only through their total, so they stay exact; PSI (one epsilon per unseen
 label) and the chi-squared degrees of freedom do not, and the check reports an error bound
@@ -68,8 +74,11 @@ which unseen labels stay named can depend on merge order once the cap bites.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +117,7 @@ class SketchGrid:
     points: np.ndarray  # numeric: sorted values counted by equality
     bounds: np.ndarray  # numeric: sorted cell boundaries, a subset of points
     categories: frozenset[str]  # categorical: the reference's stored labels
+    inner_reference: np.ndarray  # numeric: reference share strictly inside each interior cell
 
     @property
     def cells(self) -> int:
@@ -122,12 +132,16 @@ def sketch_grid(reference: dict[str, Any]) -> SketchGrid:
         if kind == "numeric":
             points, bounds = _numeric_grid(reference)
             raw = b"|".join([b"numeric", points.astype("<f8").tobytes(), bounds.astype("<f8").tobytes()])
-            return SketchGrid(reference, kind, _fingerprint(raw), points, bounds, frozenset())
+            inner = np.empty(0)
+            if bounds.size >= 2:
+                dist = Dist.from_summary(reference)
+                inner = (dist.cdf(bounds, left=True)[1:] - dist.cdf(bounds)[:-1]) / dist.n
+            return SketchGrid(reference, kind, _fingerprint(raw), points, bounds, frozenset(), inner)
         if kind == "categorical":
             cats = [str(c) for c in reference["categories"]]
             raw = json.dumps(["categorical", bool(reference["exact"]), cats]).encode()
             empty = np.empty(0)
-            return SketchGrid(reference, kind, _fingerprint(raw), empty, empty, frozenset(cats))
+            return SketchGrid(reference, kind, _fingerprint(raw), empty, empty, frozenset(cats), empty)
     except (KeyError, TypeError, ValueError) as exc:
         raise MLError(f"The reference summary is malformed ({exc!r}).", field="reference") from exc
     raise MLError(f"Unknown feature kind {kind!r}: expected 'numeric' or 'categorical'.", field="kind")
@@ -251,10 +265,15 @@ def _numeric_from_values(grid: SketchGrid, values: Any, absent: int) -> NumericC
 
 def _cap_unseen(known: dict[str, int], unseen: dict[str, int], *, other: int, other_labels: int) -> CategoryCounts:
     """Keep the reference's labels and the UNSEEN_LABELS_MAX most frequent others; pool the rest."""
-    short = sorted(((k, v) for k, v in unseen.items() if len(k) <= LABEL_CHARS_MAX), key=lambda kv: (-kv[1], kv[0]))
+    short = sorted(((k, v) for k, v in unseen.items() if keepable_label(k)), key=lambda kv: (-kv[1], kv[0]))
     kept = dict(short[:UNSEEN_LABELS_MAX])
     pooled = [v for k, v in unseen.items() if k not in kept]
     return CategoryCounts(0, 0, 0, {**known, **kept}, other + sum(pooled), other_labels + len(pooled))
+
+
+def keepable_label(label: str) -> bool:
+    """An unseen label may be named in a sketch: short, and no NUL (PostgreSQL's jsonb refuses it)."""
+    return len(label) <= LABEL_CHARS_MAX and "\x00" not in label
 
 
 # --------------------------------------------------------------------------- merging
@@ -294,11 +313,11 @@ def merge_numeric(grid: SketchGrid, parsed: Sequence[NumericCells]) -> NumericCe
 
 # --------------------------------------------------------------------------- JSON form
 def _numeric_dict(grid: SketchGrid, s: NumericCells) -> dict[str, Any]:
-    steps = np.diff(s.cells, prepend=0) if s.cells.size else s.cells
+    index, counts = pack_cells(s.cells, s.counts)
     return {
         "kind": "numeric", "version": SKETCH_VERSION, "grid": grid.fingerprint,
         "rows": int(s.rows), "absent": int(s.absent), "nulls": int(s.nulls), "non_finite": int(s.non_finite),
-        "index": steps.tolist(), "counts": s.counts.tolist(), "tail_gaps": [s.tail_gaps[0], s.tail_gaps[1]],
+        "index": index, "counts": counts, "tail_gaps": [s.tail_gaps[0], s.tail_gaps[1]],
         "min": s.vmin, "max": s.vmax,
     }
 
@@ -336,18 +355,11 @@ def sketch_parse(grid: SketchGrid, sketch: Any) -> NumericCells | CategoryCounts
 
 def _parse_numeric(grid: SketchGrid, s: dict, rows: int, absent: int, nulls: int) -> NumericCells:
     non_finite = check_count(s["non_finite"], "non_finite")
-    steps, counts = check_int_list(s["index"], "index"), check_int_list(s["counts"], "counts")
-    if steps.size != counts.size or steps.size > grid.cells:
-        raise MLError("Sketch index and counts differ in length or exceed the grid.", field="index")
-    if steps.size and (steps[0] < 0 or (steps[1:] < 1).any() or steps.max() >= grid.cells
-                       or steps.sum() >= grid.cells):
-        raise MLError("Sketch cell index out of order or outside the grid.", field="index")
-    if (counts < 1).any() or (counts > COUNT_MAX).any():
-        raise MLError("Sketch cell counts must be positive integers.", field="counts")
+    cells, counts = unpack_cells(s["index"], s["counts"], grid.cells)
     finite = rows - absent - nulls - non_finite
-    if finite < 0 or sum(s["counts"]) != finite:
+    # the float sum first: a hostile sketch's int64 sum could wrap around
+    if finite < 0 or counts.sum(dtype=np.float64) > finite + 0.5 or int(counts.sum()) != finite:
         raise MLError("Sketch counts do not add up to its rows.", field="rows")
-    cells = np.cumsum(steps)
     gaps = _tail_gaps(grid, s["tail_gaps"], cells, counts)
     vmin, vmax = check_float(s["min"], "min"), check_float(s["max"], "max")
     if (vmin is None) != (finite == 0) or (vmax is None) != (finite == 0) or (vmin is not None and vmin > vmax):
@@ -371,10 +383,12 @@ def _parse_categorical(grid: SketchGrid, s: dict, rows: int, absent: int, nulls:
     counts = s["counts"]
     if not isinstance(counts, dict):
         raise MLError("Sketch counts must be an object of label -> count.", field="counts")
+    if not all(isinstance(k, str) for k in counts):
+        raise MLError("Sketch labels must be strings.", field="counts")
     unseen = [k for k in counts if k not in grid.categories]
-    if len(unseen) > UNSEEN_LABELS_MAX or any(len(k) > LABEL_CHARS_MAX for k in unseen):
-        raise MLError("Sketch holds more or longer unseen labels than allowed.", field="counts")
-    parsed = {str(k): check_count(v, "counts") for k, v in counts.items()}
+    if len(unseen) > UNSEEN_LABELS_MAX or not all(keepable_label(k) for k in unseen):
+        raise MLError("Sketch holds more, longer or NUL-bearing unseen labels than allowed.", field="counts")
+    parsed = {k: check_count(v, "counts") for k, v in counts.items()}
     if any(v == 0 for v in parsed.values()):
         raise MLError("Sketch label counts must be positive.", field="counts")
     other, other_labels = check_count(s["other"], "other"), check_count(s["other_labels"], "other_labels")
@@ -398,26 +412,58 @@ def _check_total(rows: int) -> None:
         raise MLError(f"A sketch cannot hold more than {COUNT_MAX} rows.", field="rows")
 
 
-def check_int_list(value: Any, field: str) -> np.ndarray:
-    """A list of integers as int64; numpy's own parse does the type check (a float, string,
-    nested list or an integer beyond int64 gives another dtype), not a Python loop."""
-    if not isinstance(value, list):
-        raise MLError(f"Sketch {field} must be a list of integers.", field=field)
+_WIDTHS = {"u1": 1, "u2": 2, "u4": 4, "u8": 8}
+
+
+def pack_ints(values: np.ndarray) -> str:
+    """Non-negative integers as ``"u<width>:" + base64`` of little-endian unsigned integers of
+    the smallest width that holds them."""
+    top = int(values.max()) if values.size else 0
+    code = "u1" if top < 1 << 8 else "u2" if top < 1 << 16 else "u4" if top < 1 << 32 else "u8"
+    return f"{code}:" + base64.b64encode(values.astype("<" + code).tobytes()).decode("ascii")
+
+
+def unpack_ints(text: Any, field: str, max_items: int) -> np.ndarray:
+    """The int64 array :func:`pack_ints` made; MLError for anything else, longer than
+    ``max_items`` or holding a value above COUNT_MAX (checked before decoding)."""
+    if not isinstance(text, str) or text[:2] not in _WIDTHS or text[2:3] != ":":
+        raise MLError(f"Sketch {field} must be a packed integer array ('u1:' + base64, ...).", field=field)
+    width = _WIDTHS[text[:2]]
+    if len(text) - 3 > 4 * -(-max_items * width // 3):
+        raise MLError(f"Sketch {field} holds more cells than its grid.", field=field)
     try:
-        arr = np.array(value)
-    except (OverflowError, ValueError) as exc:
-        raise MLError(f"Sketch {field} must be a list of integers.", field=field) from exc
-    if arr.size == 0:
-        return np.empty(0, dtype=np.int64)
-    if arr.ndim != 1 or arr.dtype.kind not in "ib":
-        raise MLError(f"Sketch {field} must be a list of integers.", field=field)
-    return arr.astype(np.int64)
+        raw = binascii.a2b_base64(text[3:], strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MLError(f"Sketch {field} is not valid base64.", field=field) from exc
+    if len(raw) % width:
+        raise MLError(f"Sketch {field} is not a whole number of {width}-byte integers.", field=field)
+    values = np.frombuffer(raw, dtype="<" + text[:2])
+    if values.size and int(values.max()) > COUNT_MAX:
+        raise MLError(f"Sketch {field} holds a value above {COUNT_MAX}.", field=field)
+    return values.astype(np.int64)
+
+
+def pack_cells(cells: np.ndarray, counts: np.ndarray) -> tuple[str, str]:
+    """Sorted distinct cell numbers (stored as first number then steps) and their counts."""
+    return pack_ints(np.diff(cells, prepend=0) if cells.size else cells), pack_ints(counts)
+
+
+def unpack_cells(index: Any, counts: Any, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cell numbers and counts from :func:`pack_cells`, checked against a grid of ``n_cells``."""
+    steps, values = unpack_ints(index, "index", n_cells), unpack_ints(counts, "counts", n_cells)
+    if steps.size != values.size:
+        raise MLError("Sketch index and counts differ in length.", field="index")
+    if steps.size and ((steps[1:] < 1).any() or steps.sum() >= n_cells):  # steps < n_cells each: no overflow
+        raise MLError("Sketch cell index out of order or outside the grid.", field="index")
+    if (values < 1).any():
+        raise MLError("Sketch cell counts must be positive.", field="counts")
+    return np.cumsum(steps), values
 
 
 def check_float(value: Any, field: str) -> float | None:
     """A stored number: None, or a finite plain int / float."""
     if value is None:
         return None
-    if type(value) not in (int, float) or not np.isfinite(value):
+    if type(value) not in (int, float) or not math.isfinite(value):
         raise MLError(f"Sketch {field} must be a finite number.", field=field)
     return float(value)

@@ -152,10 +152,7 @@ def _inner_cells(grid: SketchGrid, s: NumericCells) -> tuple[np.ndarray, np.ndar
     j = s.cells - p.size
     inner = (j > 0) & (j < b.size)
     m[j[inner] - 1] = s.counts[inner] / max(s.finite, 1)
-    ref = Dist.from_summary(grid.reference)
-    right, left = ref.cdf(b), ref.cdf(b, left=True)
-    r = (left[1:] - right[:-1]) / max(ref.n, 1)
-    return m, r, np.diff(b)
+    return m, grid.inner_reference, np.diff(b)
 
 
 def _numeric_bound(grid: SketchGrid, s: NumericCells, method: str) -> float:

@@ -32,8 +32,11 @@ Classification JSON (``kind == "classification"``)::
      "proba_rows": int, "proba_invalid": int, "proba_unnormalised": int, "unknown_label": int,
      "log_loss_sum": float, "auc": [{"pos": {"index", "counts"}, "neg": {...}}] (one per class)}
 
+(``index`` / ``counts`` packed as in :mod:`apps.ml.sketch`, over PROBA_CELLS cells.)
+
 Labels and predictions are named as :func:`~apps.ml.drift_summary.category_label` names
-them. At most EXTRA_LABELS_MAX values outside ``classes`` are kept; rows with a value beyond
+them. At most EXTRA_LABELS_MAX values outside ``classes`` are kept (never one longer than
+LABEL_CHARS_MAX or holding a NUL, as for feature sketches); rows with a value beyond
 that are counted in ``overflow`` only: accuracy is then bounded (not exact) and the macro
 averages are None, because how many classes they hide is unknown. ROC AUC and log loss are
 None when a labelled row has no probabilities, an invalid one (non-finite, outside [0, 1])
@@ -59,7 +62,7 @@ import numpy as np
 from .drift_summary import category_label, numeric_array
 from .errors import MLError
 from .metrics import clean_float
-from .sketch import COUNT_MAX, check_count, check_float, check_int_list
+from .sketch import COUNT_MAX, check_count, check_float, keepable_label, pack_cells, unpack_cells
 
 PERFORMANCE_VERSION = 1
 PROBA_LOGIT_MAX = 12.0
@@ -112,7 +115,8 @@ def _cap_pairs(pairs: dict[tuple[str, str], int], classes: list[str], overflow: 
     for (label, pred), n in pairs.items():
         for v in {label, pred} - known:
             extra[v] = extra.get(v, 0) + n
-    keep = known | {v for v, _ in sorted(extra.items(), key=lambda kv: (-kv[1], kv[0]))[:EXTRA_LABELS_MAX]}
+    ranked = sorted(((v, n) for v, n in extra.items() if keepable_label(v)), key=lambda kv: (-kv[1], kv[0]))
+    keep = known | {v for v, _ in ranked[:EXTRA_LABELS_MAX]}
     confusion: dict[str, dict[str, int]] = {}
     for (label, pred), n in sorted(pairs.items()):
         if label in keep and pred in keep:
@@ -149,31 +153,27 @@ def _proba_part(labels: np.ndarray, proba: np.ndarray, classes: list[str]) -> di
 
 
 def _empty_auc(k: int) -> list:
-    empty = {"index": [], "counts": []}
-    return [{"pos": empty, "neg": empty} for _ in range(k)] if k <= PROBA_CLASSES_MAX else []
+    return [{"pos": _sparse(np.empty(0)), "neg": _sparse(np.empty(0))} for _ in range(k)] if k <= PROBA_CLASSES_MAX else []
 
 
-def _sparse(cells: np.ndarray) -> dict[str, list[int]]:
-    idx, counts = np.unique(cells, return_counts=True)
-    return {"index": np.diff(idx, prepend=0).tolist() if idx.size else [], "counts": counts.tolist()}
+def _sparse(cells: np.ndarray) -> dict[str, str]:
+    idx, counts = np.unique(cells.astype(np.int64), return_counts=True)
+    index, packed = pack_cells(idx, counts)
+    return {"index": index, "counts": packed}
 
 
-def _sparse_of_dense(dense: np.ndarray) -> dict[str, list[int]]:
+def _sparse_of_dense(dense: np.ndarray) -> dict[str, str]:
     idx = np.flatnonzero(dense)
-    return {"index": np.diff(idx, prepend=0).tolist() if idx.size else [], "counts": dense[idx].tolist()}
+    index, packed = pack_cells(idx, dense[idx])
+    return {"index": index, "counts": packed}
 
 
 def _dense(part: Any, field: str) -> np.ndarray:
     if not isinstance(part, dict) or set(part) != {"index", "counts"}:
         raise MLError(f"Sketch {field} must be an object with index and counts.", field=field)
-    steps, counts = check_int_list(part["index"], field), check_int_list(part["counts"], field)
-    if steps.size != counts.size or steps.size > PROBA_CELLS or (counts < 1).any() or (counts > COUNT_MAX).any():
-        raise MLError(f"Sketch {field} cells are malformed.", field=field)
-    if steps.size and (steps[0] < 0 or (steps[1:] < 1).any() or steps.max() >= PROBA_CELLS
-                       or steps.sum() >= PROBA_CELLS):
-        raise MLError(f"Sketch {field} cell index out of order or outside the grid.", field=field)
+    cells, counts = unpack_cells(part["index"], part["counts"], PROBA_CELLS)
     out = np.zeros(PROBA_CELLS, dtype=np.int64)
-    out[np.cumsum(steps)] = counts
+    out[cells] = counts
     return out
 
 
@@ -267,7 +267,8 @@ def _check_classification(s: dict[str, Any]) -> None:
     if not isinstance(conf, dict) or not all(isinstance(r, dict) for r in conf.values()):
         raise MLError("Sketch confusion must map label -> prediction -> count.", field="confusion")
     values = set(conf) | {p for r in conf.values() for p in r}
-    if len(values - set(classes)) > EXTRA_LABELS_MAX:
+    extra = values - set(classes)
+    if len(extra) > EXTRA_LABELS_MAX or not all(isinstance(v, str) and keepable_label(v) for v in extra):
         raise MLError("Sketch confusion holds more labels than allowed.", field="confusion")
     total = sum(check_count(n, "confusion") for r in conf.values() for n in r.values())
     if total + overflow != rows:
@@ -283,7 +284,8 @@ def _check_classification(s: dict[str, Any]) -> None:
     for pair in auc:
         if not isinstance(pair, dict) or set(pair) != {"pos", "neg"}:
             raise MLError("Sketch auc entries must have pos and neg.", field="auc")
-        if int(_dense(pair["pos"], "auc").sum() + _dense(pair["neg"], "auc").sum()) != proba_rows:
+        both = np.r_[_dense(pair["pos"], "auc"), _dense(pair["neg"], "auc")]
+        if both.sum(dtype=np.float64) > proba_rows + 0.5 or int(both.sum()) != proba_rows:
             raise MLError("Sketch auc histograms do not add up to its probability rows.", field="auc")
 
 

@@ -154,6 +154,19 @@ def test_continuous_feature_stays_within_its_stated_bound(n_ref: int, n_cur: int
     assert abs(ks.p_value - expected.pvalue) <= ks.p_value_error_bound + 1e-3
 
 
+def test_ks_p_value_bound_contains_scipys_p_value_for_every_statistic_within_the_error() -> None:
+    from apps.ml.sketch_drift import _ks_p_range
+
+    rng = np.random.default_rng(5)
+    for n1, n2 in [(7, 5), (40, 60), (300, 170), (2000, 900), (12_000, 3_000)]:
+        x, y = rng.normal(0, 1, n1), rng.normal(0.2, 1, n2)
+        expected = stats.ks_2samp(x, y)
+        for err in (1e-4, 1e-2, 0.05):
+            d = expected.statistic + rng.uniform(-err, err)
+            p, bound = _ks_p_range(d, err, n1, n2)
+            assert abs(p - expected.pvalue) <= bound + 1e-12
+
+
 def test_bound_holds_when_every_value_sits_at_one_end_of_its_cell() -> None:
     """The worst case for 'linear inside a cell': all current mass just above a boundary."""
     rng = np.random.default_rng(6)
@@ -280,6 +293,15 @@ def test_prediction_distribution_is_a_sketch_on_the_target_grid() -> None:
 
 
 # --------------------------------------------------------------------------- hostile stored sketches
+def _cells(sketch: dict) -> int:
+    return S.unpack_ints(sketch["counts"], "counts", 10**6).size
+
+
+def _with_last(values: np.ndarray, last: int) -> np.ndarray:
+    values[-1] = last
+    return values
+
+
 @pytest.mark.parametrize(
     "change,field",
     [
@@ -290,12 +312,18 @@ def test_prediction_distribution_is_a_sketch_on_the_target_grid() -> None:
         (lambda s: s.update(rows=S.COUNT_MAX + 1), "rows"),
         (lambda s: s.update(rows=True), "rows"),
         (lambda s: s.update(rows=s["rows"] + 1), "rows"),
-        (lambda s: s.update(counts=[float(v) for v in s["counts"]]), "counts"),
-        (lambda s: s.update(counts=["1"] * len(s["counts"])), "counts"),
-        (lambda s: s.update(counts=[2**70] + s["counts"][1:]), "counts"),
-        (lambda s: s.update(index=[10**9] + s["index"][1:]), "index"),
-        (lambda s: s.update(index=s["index"] + [1]), "index"),
-        (lambda s: s.update(index=[-1] + s["index"][1:]), "index"),
+        (lambda s: s.update(counts=[1, 2]), "counts"),
+        (lambda s: s.update(counts="x1:AAAA"), "counts"),
+        (lambda s: s.update(counts="u1:not base64!"), "counts"),
+        (lambda s: s.update(counts="u2:AAAA"), "counts"),  # three bytes: not whole 2-byte integers
+        (lambda s: s.update(counts="u8:" + "A" * 10**6), "counts"),  # longer than the grid allows
+        (lambda s: s.update(counts=S.pack_ints(_with_last(np.ones(_cells(s), dtype=np.uint64), 2**64 - 1))),
+         "counts"),
+        (lambda s: s.update(counts=S.pack_ints(np.r_[0, np.ones(_cells(s) - 1)].astype(np.int64))), "counts"),
+        (lambda s: s.update(counts=S.pack_ints(np.full(_cells(s), 2**53 - 1, dtype=np.int64))), "rows"),
+        (lambda s: s.update(index=S.pack_ints(np.r_[10**6, np.ones(_cells(s) - 1)].astype(np.int64))), "index"),
+        (lambda s: s.update(index=S.pack_ints(np.r_[0, np.zeros(_cells(s) - 1)].astype(np.int64))), "index"),
+        (lambda s: s.update(index=S.pack_ints(np.ones(_cells(s) + 1, dtype=np.int64))), "index"),
         (lambda s: s.update(index={"a": 1}), "index"),
         (lambda s: s.update(tail_gaps=[float("nan"), 0.0]), "tail_gaps"),
         (lambda s: s.update(tail_gaps=[1.0]), "tail_gaps"),
@@ -337,9 +365,16 @@ def test_unhashable_and_dirty_values_are_counted_not_crashed_on() -> None:
     cats = sketch_grid(_ref(["a", "b"] * 20, "categorical"))
     sk = sketch_values(cats, ["a", ["x"], {"k": 1}, None])
     assert sk["counts"]["a"] == 1 and sk["nulls"] == 1 and sum(sk["counts"].values()) == 3
+    nul = sketch_values(cats, ["a", "bad\x00label", "b"])
+    assert nul["other"] == 1 and "\x00" not in json.dumps(nul)  # PostgreSQL's jsonb refuses NUL
+    with pytest.raises(MLError):
+        sketch_validate(cats, {**nul, "counts": {**nul["counts"], 7: 1}})
+    over = classification_sketch(["x\x00"] * 3, ["a"] * 3, classes=["a", "b"])
+    assert over["overflow"] == 3 and "\x00" not in json.dumps(over)
     num = sketch_grid(_ref(np.arange(10.0)))
     sk = sketch_values(num, [1, "2", {"k": 1}, [3], True, None, float("-inf")])
-    assert (sk["rows"], sk["nulls"], sk["non_finite"], sum(sk["counts"])) == (7, 3, 1, 3)
+    finite = int(S.unpack_ints(sk["counts"], "counts", num.cells).sum())
+    assert (sk["rows"], sk["nulls"], sk["non_finite"], finite) == (7, 3, 1, 3)
 
 
 def test_merged_rows_beyond_the_count_limit_are_refused() -> None:
@@ -428,7 +463,7 @@ def test_a_malformed_performance_sketch_is_a_clear_error() -> None:
     reg = regression_sketch([1.0, 2.0], [1.0, 2.5])
     for bad in ({**good, "rows": 3}, {**good, "junk": 1}, {**good, "confusion": {"a": {"a": -1}}},
                 {**good, "log_loss_sum": float("nan")}, {**good, "auc": []},
-                {**good, "auc": [{"pos": {"index": [5000], "counts": [1]}, "neg": {"index": [], "counts": []}}] * 2},
+                {**good, "auc": [{"pos": {"index": "u2:iBM=", "counts": "u1:AQ=="}, "neg": good["auc"][0]["neg"]}] * 2},
                 {**reg, "n": 5}, {**reg, "y_m2": -1.0}, {**reg, "kind": "other"}):
         with pytest.raises(MLError):
             performance_metrics(bad)
