@@ -77,9 +77,21 @@ def numeric_array(values: Any) -> np.ndarray:
         if not isinstance(values, pd.Series):
             values = pd.Series(values if isinstance(values, np.ndarray) else list(values), dtype=object)
         if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
-            values = pd.to_numeric(values.astype(object), errors="coerce")
+            try:
+                values = pd.to_numeric(values.astype(object), errors="coerce")
+            except OverflowError:  # an integer beyond float64 (JSON allows one) is +-inf, not a crash
+                values = pd.to_numeric(values.astype(object).map(_float_or_infinite), errors="coerce")
         arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
     return arr
+
+
+def _float_or_infinite(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return float("inf") if value > 0 else float("-inf")
+    return value
 
 
 def category_label(value: Any) -> str:

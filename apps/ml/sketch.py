@@ -44,7 +44,7 @@ Numeric sketch (``kind == "numeric"``)::
 ``"u4:"`` or ``"u8:"`` (the width of each unsigned little-endian integer) then the bytes in
 base64. Why not JSON lists: reading a quarter of hourly sketches back is then a base64 decode
 and ``np.frombuffer`` per sketch instead of parsing thousands of Python ints (measured in
-``bench/sketch.py``), and a typical hour takes about 2 bytes per non-zero cell.
+``bench/sketch.py``), and a typical hour takes about 3 bytes per non-zero cell.
 
 The grid: *points* are every exact reference value (or, for a histogram summary, every
 atom) and every *boundary*; boundaries are every reference value when the reference has at
@@ -79,13 +79,14 @@ import binascii
 import hashlib
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .drift_summary import Dist, category_counts, numeric_array
+from .drift_summary import Dist, category_counts, category_label, numeric_array
 from .errors import MLError
 
 SKETCH_VERSION = 1
@@ -213,7 +214,7 @@ def sketch_values(grid: SketchGrid, values: Any, *, absent: int = 0) -> dict[str
     if grid.kind == "numeric":
         return _numeric_dict(grid, _numeric_from_values(grid, values, absent))
     try:
-        counts, total = category_counts(values)
+        counts, total = _labels_of(values)
     except TypeError:  # unhashable values (a JSON list or object): label them by their text
         counts, total = category_counts([v if v is None else str(v) for v in values])
     known = {k: v for k, v in counts.items() if k in grid.categories}
@@ -240,8 +241,34 @@ def sketch_empty(grid: SketchGrid) -> dict[str, Any]:
     return sketch_values(grid, [])
 
 
+def _plain(values: Any, types: tuple[type, ...]) -> bool:
+    return isinstance(values, list) and all(v is None or type(v) in types for v in values)
+
+
+def _numbers_of(values: Any) -> np.ndarray:
+    """:func:`numeric_array`, without pandas for a plain list of numbers and None (values as
+    logged, and a one-row batch of the predict path, where pandas' fixed cost dominates)."""
+    if _plain(values, (int, float)):
+        try:
+            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+        except OverflowError:  # an int beyond float64: pandas decides, as on the raw path
+            pass
+    return numeric_array(values)
+
+
+def _labels_of(values: Any) -> tuple[dict[str, int], int]:
+    """:func:`category_counts`, without pandas for a plain list of str / int / float / None."""
+    if not _plain(values, (str, int, float)):
+        return category_counts(values)
+    out: dict[str, int] = {}
+    for value, n in Counter(v for v in values if v is not None and v == v).items():
+        key = category_label(value)
+        out[key] = out.get(key, 0) + n
+    return out, len(values)
+
+
 def _numeric_from_values(grid: SketchGrid, values: Any, absent: int) -> NumericCells:
-    arr = numeric_array(values)
+    arr = _numbers_of(values)
     finite = np.isfinite(arr)
     x = arr[finite]
     nulls = int(np.isnan(arr).sum())

@@ -132,6 +132,8 @@ def test_categorical_statistics_equal_scipy_with_unseen_labels_and_nulls() -> No
     got, exp = sketch_drift("f", grid, sk, method="chi2"), stats.chi2_contingency(np.vstack([a, b]))
     assert got.statistic == pytest.approx(exp.statistic, rel=TOL) and abs(got.p_value - exp.pvalue) < TOL
     assert got.rows == len(clean) and sk["nulls"] == 6
+    chart = sketch_chart(grid, sk)
+    assert dict(zip(chart["categories"], chart["counts"], strict=True)) == cc.to_dict()
 
 
 # --------------------------------------------------------------------------- approximate cases, within the bound
@@ -270,6 +272,8 @@ def test_statuses_missing_all_null_and_not_enough_data_as_for_raw_rows() -> None
     assert sketch_drift("f", grid, sk).status == "all_null" == feature_drift("f", ref, [None] * 30).status
     assert sketch_drift("f", grid, sketch_values(grid, [], absent=50)).status == "missing"
     assert sketch_drift("f", grid, sketch_empty(grid)).status == "missing"
+    no_reference = sketch_grid(_ref([np.nan, None]))
+    assert sketch_drift("f", no_reference, sketch_values(no_reference, np.arange(50.0))).status == "not_enough_data"
     few = sketch_drift("f", grid, sketch_values(grid, [1.0, None] * 20))
     assert (few.status, few.rows, few.drifted) == ("not_enough_data", 20, None)
     assert few.to_dict() == {**feature_drift("f", ref, [1.0, None] * 20).to_dict(), "error_bound": None,
@@ -375,6 +379,27 @@ def test_unhashable_and_dirty_values_are_counted_not_crashed_on() -> None:
     sk = sketch_values(num, [1, "2", {"k": 1}, [3], True, None, float("-inf")])
     finite = int(S.unpack_ints(sk["counts"], "counts", num.cells).sum())
     assert (sk["rows"], sk["nulls"], sk["non_finite"], finite) == (7, 3, 1, 3)
+
+
+def test_plain_lists_as_logged_sketch_like_arrays_through_pandas() -> None:
+    """The pandas-free path for JSON lists gives the sketch the general path gives."""
+    rng = np.random.default_rng(15)
+    num = sketch_grid(_ref(rng.integers(0, 20, 5000).astype(float)))
+    cats = sketch_grid(_ref(np.array([f"c{i}" for i in rng.integers(0, 5, 500)], dtype=object), "categorical"))
+    pool = [None, float("nan"), float("inf"), 3, 3.0, 7, 2.5, -1e300, 10**400, "c1", "c3", "zz", 1, 1.0]
+    for _ in range(30):
+        values = [pool[i] for i in rng.integers(0, len(pool), 40)]
+        numbers = [v for v in values if not isinstance(v, str)]
+        assert sketch_values(num, numbers) == sketch_values(num, pd.Series(numbers, dtype=object))
+        assert sketch_values(cats, values) == sketch_values(cats, pd.Series(values, dtype=object))
+
+
+def test_an_integer_beyond_float64_counts_as_non_finite_on_both_paths() -> None:
+    ref = _ref(np.arange(100.0))
+    window = [10**400, -(10**400)] + list(range(60))
+    assert feature_drift("f", ref, window).rows == 60  # was an OverflowError from pandas
+    sk = sketch_values(sketch_grid(ref), window)
+    assert (sk["non_finite"], sk["rows"]) == (2, 62)
 
 
 def test_merged_rows_beyond_the_count_limit_are_refused() -> None:
