@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from apps.ml.drift import build_reference, feature_drift  # noqa: E402
-from apps.ml.sketch import sketch_grid, sketch_merge, sketch_values  # noqa: E402
+from apps.ml.sketch import sketch_grid, sketch_merge, sketch_rows, sketch_values  # noqa: E402
 from apps.ml.sketch_drift import sketch_drift  # noqa: E402
 
 N_NUMERIC, N_CATEGORICAL, N_LEVELS = 15, 5, 20
@@ -122,6 +122,9 @@ def main() -> None:
 
     t_ingest, stored = _best(ingest, 1)
     sizes = [len(s) for parts in stored.values() for s in parts]
+    logged = [{k: (float(v[i]) if k.startswith("x") else v[i]) for k, v in cur.items()} for i in range(1000)]
+    t_one, _ = _best(lambda: sketch_rows(grids, logged[:1]), 20)
+    t_batch, _ = _best(lambda: sketch_rows(grids, logged), args.repeat)
 
     def raw_check() -> list:
         return [feature_drift(k, summaries[k], cur[k]) for k in cur]
@@ -139,6 +142,8 @@ def main() -> None:
     print(f"  grids from the 20 reference summaries (once per reference): {t_grid:.3f} s")
     print(f"  ingest: sketching all hours ({args.window_rows * len(cur):,} values): {t_ingest:.2f} s "
           f"= {t_ingest / args.window_rows * 1e6:.2f} us per row of 20 features")
+    print(f"  sketch_rows on logged rows (JSON-like dicts): 1 row {t_one * 1e3:.2f} ms, "
+          f"1,000 rows {t_batch * 1e3:.1f} ms")
     print(f"  sketch size per feature-hour: mean {np.mean(sizes) / 1000:.1f} kB, max {max(sizes) / 1000:.1f} kB"
           f" ({np.mean(sizes) * len(cur) / 1000:.0f} kB per hour for {len(cur)} features,"
           f" {args.window_rows // args.hours:,} rows per hour)")
