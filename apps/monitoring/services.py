@@ -441,7 +441,8 @@ def _retraining_owners(retraining: Retraining) -> list[tuple[int | None, str]]:
             logs = logs.filter(created_at__gte=datetime.fromisoformat(params["window_start"]))
         if params.get("window_end"):
             logs = logs.filter(created_at__lt=datetime.fromisoformat(params["window_end"]))
-        owners += [(pk, OwnerReason.LABELLER) for pk in logs.values_list("labelled_by", flat=True).distinct()]
+        labellers = logs.order_by().values_list("labelled_by", flat=True).distinct()  # no ordering: one row a person
+        owners += [(pk, OwnerReason.LABELLER) for pk in labellers]
     return owners
 
 
