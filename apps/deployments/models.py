@@ -93,10 +93,17 @@ class PredictionLog(models.Model):
     source = models.CharField(max_length=10, default="api")
     label = models.JSONField(null=True, blank=True)
     labelled_at = models.DateTimeField(null=True, blank=True)
+    labelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", db_index=False,
+                                    help_text="Who attached the label (the four-eyes rule keeps them from approving "
+                                              "a retraining on it).")
 
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # partial: unlabelled rows, nearly all of them, cost the predict path no index upkeep
+            models.Index(fields=["labelled_by"], name="predlog_labelled_by",
+                         condition=models.Q(labelled_by__isnull=False)),
             models.Index(fields=["deployment", "created_at"], name="predlog_deployment_time"),
             models.Index(fields=["deployment", "created_at"], name="predlog_request_start",
                          condition=models.Q(instance_index=0)),

@@ -324,7 +324,7 @@ def feedback_attach(*, user, items: list[dict]) -> dict:
     now = timezone.now()
     with transaction.atomic():
         for request_id, (_, label) in parsed.items():
-            PredictionLog.objects.filter(pk=found[request_id]).update(label=label, labelled_at=now)
+            PredictionLog.objects.filter(pk=found[request_id]).update(label=label, labelled_at=now, labelled_by=user)
         audit_record(actor=user, action="feedback.attach", after={"labels": len(parsed)})
     return {"updated": len(parsed)}
 

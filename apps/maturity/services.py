@@ -422,8 +422,7 @@ def _request_production(change: PipelineChange, ctx: JobContext) -> dict:
     system = system_user()
     with transaction.atomic():
         promotion = promotion_request(
-            user=system, version=version, target_stage=Stage.PRODUCTION, check_permission=False,
-            on_behalf_of=change.created_by,
+            user=system, version=version, target_stage=Stage.PRODUCTION, on_behalf_of=change.created_by,
             reason=f"CI pipeline change {change.source_commit} (#{change.pk}): gates passed, staged automatically, "
                    f"smoke test passed ({smoke.get('metric')} {smoke.get('value')} on {smoke.get('rows')} holdout rows "
                    "through the staging deployment).")

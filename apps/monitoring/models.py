@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -54,6 +55,10 @@ class MonitorPolicy(models.Model):
         default=True, help_text="Retraining adds the labelled production rows of the window to the training data.")
     next_run_at = models.DateTimeField(default=timezone.now)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Who last changed the policy (the four-eyes rule keeps them from approving what its "
+                  "automation retrains).")
 
     class Meta:
         ordering = ["model__name", "environment__order"]

@@ -28,6 +28,7 @@ from apps.experiments.models import Run, RunSource
 from apps.experiments.services import run_launch
 from apps.ml import drift as D
 from apps.ml import metrics as M
+from apps.registry.models import OwnerReason
 from apps.registry.services import model_version_register, promotion_request
 
 from .models import Alert, AlertStatus, DriftReport, MonitorPolicy, ReportStatus, Retraining, RetrainPolicy
@@ -58,6 +59,7 @@ def policy_update(*, user, policy: MonitorPolicy, values: dict) -> MonitorPolicy
     before = {k: getattr(policy, k) for k in values}
     for key, value in values.items():
         setattr(policy, key, value)
+    policy.changed_by = user
     policy.full_clean()
     if policy.drift_share <= 0 or policy.drift_share > 1:
         raise ValidationError({"drift_share": "The drift share is a fraction between 0 (exclusive) and 1."})
@@ -412,8 +414,8 @@ def retraining_finish(*, run: Run) -> Retraining | None:
     why = {"drift": "drift alert", "performance": "performance alert", "schedule": "scheduled retraining",
            "manual": "manual retraining"}[retraining.trigger]
     promotion = promotion_request(
-        user=system, version=version, target_stage=target, check_permission=False,
-        on_behalf_of=retraining.job.created_by if retraining.job else None,
+        user=system, version=version, target_stage=target,
+        on_behalf_of=retraining.job.created_by if retraining.job else None, owners=_retraining_owners(retraining),
         reason=f"Continuous training after a {why} on {retraining.policy}: retrained on {run.dataset_version} "
                f"({retraining.production_rows} labelled production rows added).",
     )
@@ -423,6 +425,25 @@ def retraining_finish(*, run: Run) -> Retraining | None:
                  after={"model_version": version.pk, "promotion": promotion.pk})
     retraining.refresh_from_db()
     return retraining
+
+
+def _retraining_owners(retraining: Retraining) -> list[tuple[int | None, str]]:
+    """Who shaped what a retraining learned, besides whoever started it: for an automated one the
+    policy's last editor, and whoever labelled the production rows of its training window."""
+    policy = retraining.policy
+    owners = [] if retraining.trigger == "manual" else [(policy.changed_by_id, OwnerReason.POLICY_EDITOR)]
+    if retraining.production_rows:
+        params = retraining.job.params if retraining.job else {}
+        slot = Deployment.objects.filter(model_id=policy.model_id, environment_id=policy.environment_id)
+        logs = PredictionLog.objects.filter(deployment_id__in=list(slot.values_list("pk", flat=True)),
+                                            labelled_by__isnull=False)
+        if params.get("window_start"):
+            logs = logs.filter(created_at__gte=datetime.fromisoformat(params["window_start"]))
+        if params.get("window_end"):
+            logs = logs.filter(created_at__lt=datetime.fromisoformat(params["window_end"]))
+        labellers = logs.order_by().values_list("labelled_by", flat=True).distinct()  # no ordering: one row a person
+        owners += [(pk, OwnerReason.LABELLER) for pk in labellers]
+    return owners
 
 
 def retraining_refresh(retraining: Retraining) -> Retraining:

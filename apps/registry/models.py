@@ -125,6 +125,13 @@ class PromotionStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
+class PromotionQuerySet(models.QuerySet):
+    def with_owners(self):
+        """Prefetch who owns each request (for "by X for Y" and the four-eyes rule) in one query."""
+        return self.prefetch_related(
+            models.Prefetch("ownerships", queryset=PromotionOwner.objects.select_related("user")))
+
+
 class PromotionRequest(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="promotions")
     target_stage = models.CharField(max_length=12, choices=[(s.value, s.label) for s in PROMOTION_TARGETS])
@@ -140,6 +147,10 @@ class PromotionRequest(models.Model):
         ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="The target stage's version when the request was opened (the gates compare against it).",
     )
+    owners = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="PromotionOwner", related_name="+",
+        help_text="Everyone whose action shaped this request; none of them may approve it (four-eyes rule).",
+    )
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     gates = models.JSONField(default=list, blank=True)
     evidence = models.JSONField(default=dict, blank=True)
@@ -150,6 +161,8 @@ class PromotionRequest(models.Model):
     decision_comment = models.TextField(blank=True)
     override_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PromotionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -167,9 +180,34 @@ class PromotionRequest(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("registry:promotion", args=[self.pk])
 
+    def own_reasons(self, user) -> list[str]:
+        """Why ``user`` may not decide this request, one sentence per reason; empty when they may."""
+        if user is None or user.pk is None:
+            return []
+        return [OwnerReason.refusal(o.reason, version=self.model_version)
+                for o in self.ownerships.all() if o.user_id == user.pk]
+
     def is_own(self, user) -> bool:
-        """The four-eyes rule: whether ``user`` asked for this promotion, directly or through the automation."""
-        return user is not None and user.pk is not None and user.pk in (self.requested_by_id, self.on_behalf_of_id)
+        """The four-eyes rule: whether ``user`` is one of the people whose action shaped this request."""
+        return bool(self.own_reasons(user))
+
+    def own_because(self, user) -> str:
+        first, *more = self.own_reasons(user) or [""]
+        return first + "".join(f", and {reason[0].lower()}{reason[1:]}" for reason in more)
+
+    @property
+    def owner_list(self) -> list[dict]:
+        """Who may not decide this request and why, one entry per person, the requester first."""
+        people: dict[int, dict] = {}
+        for o in self.ownerships.all():
+            entry = people.setdefault(o.user_id, {"user_id": o.user_id, "username": o.user.get_username(), "why": []})
+            entry["why"].append(o.get_reason_display())
+        return [entry | {"why": " and ".join(entry["why"])} for entry in people.values()]
+
+    @property
+    def for_whom(self) -> list[dict]:
+        """The owners besides the requester: the "for Y" of "by X for Y"."""
+        return [entry for entry in self.owner_list if entry["user_id"] != self.requested_by_id]
 
     @property
     def gates_done(self) -> bool:
@@ -184,3 +222,47 @@ class PromotionRequest(models.Model):
     @property
     def failed_gates(self) -> list[dict]:
         return [g for g in self.gates or [] if not g["passed"]]
+
+
+class OwnerReason(models.TextChoices):
+    """Why someone owns a request; each label completes "X ..." on the request's pages."""
+
+    REQUESTED = "requested", "asked for it"
+    ON_BEHALF_OF = "on_behalf_of", "the automation opened it after their action"
+    RUN_AUTHOR = "run_author", "launched the training run of the version"
+    CI_AUTHOR = "ci_author", "sent the CI change that trained the version"
+    POLICY_EDITOR = "policy_editor", "last changed the monitor policy that retrained it"
+    LABELLER = "labeller", "attached labels to the production data it was retrained on"
+
+    @classmethod
+    def refusal(cls, reason: str, *, version) -> str:
+        """The reason told to the owner who tries to approve."""
+        return {
+            cls.REQUESTED: "You requested this promotion",
+            cls.ON_BEHALF_OF: "The automation opened this request after your own action",
+            cls.RUN_AUTHOR: f"You launched the training run of {version}",
+            cls.CI_AUTHOR: f"You sent the CI change that trained {version}",
+            cls.POLICY_EDITOR: f"You last changed the monitor policy that retrained {version}",
+            cls.LABELLER: f"You attached labels to the production predictions {version} was retrained on",
+        }[reason]
+
+
+# Owned because of what the version is made of (not because of who asked): kept by every later
+# request for the same version, whoever asks.
+OWNERSHIP_OF_THE_VERSION = (OwnerReason.ON_BEHALF_OF, OwnerReason.RUN_AUTHOR, OwnerReason.CI_AUTHOR,
+                            OwnerReason.POLICY_EDITOR, OwnerReason.LABELLER)
+
+
+class PromotionOwner(models.Model):
+    """One person who may not decide a promotion request (four-eyes rule), and why."""
+
+    promotion = models.ForeignKey(PromotionRequest, on_delete=models.CASCADE, related_name="ownerships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20, choices=OwnerReason.choices)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["promotion", "user", "reason"], name="one_ownership_per_reason")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.get_reason_display()} ({self.promotion})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
@@ -20,7 +21,7 @@ from apps.core.api_errors import Conflict
 from apps.core.jobs import JobContext, JobFailed
 from apps.core.services import audit_record, job_create
 from apps.datasets.services import load_version_frame
-from apps.experiments.models import Run
+from apps.experiments.models import Run, RunSource
 from apps.ml import gates as G
 from apps.ml.errors import ArtifactError
 from apps.ml.metrics import METRICS
@@ -28,8 +29,11 @@ from apps.ml.persist import load_pipeline
 from apps.ml.train import TrainingSpec
 
 from .models import (
+    OWNERSHIP_OF_THE_VERSION,
     PROMOTION_TARGETS,
     ModelVersion,
+    OwnerReason,
+    PromotionOwner,
     PromotionRequest,
     PromotionStatus,
     RegisteredModel,
@@ -117,7 +121,7 @@ def _analyst_emails(exclude_ids) -> list[str]:
 def _notify_analysts(promotion_id: int) -> None:
     request = PromotionRequest.objects.select_related("model_version__model", "requested_by", "on_behalf_of").get(
         pk=promotion_id)
-    recipients = _analyst_emails([request.requested_by_id, request.on_behalf_of_id])
+    recipients = _analyst_emails(request.ownerships.values_list("user_id", flat=True))
     if not recipients:
         return
     who = request.requested_by.get_username() if request.requested_by else "the system"
@@ -138,33 +142,29 @@ def _notify_analysts(promotion_id: int) -> None:
 
 
 def promotion_request(*, user, version: ModelVersion, target_stage: str, reason: str, on_behalf_of=None,
-                      check_permission: bool = True) -> PromotionRequest:
-    if check_permission:
-        roles.require(user, "request_promotion")
+                      owners: Iterable[tuple[int | None, str]] = ()) -> PromotionRequest:
+    """Ask for ``version`` in ``target_stage``; the gates run as a job and analysts are emailed.
+
+    ``on_behalf_of`` is the person whose action made the automation ask; ``owners`` names more
+    people who shaped the request, as (user id, ``OwnerReason``). They, the requester and the
+    author of the version's run are its owners: none of them may approve it.
+    """
+    roles.require(user, "request_promotion")
     if target_stage not in [s.value for s in PROMOTION_TARGETS]:
         raise ValidationError({"target_stage": f"Unknown target stage {target_stage!r}; use staging or production."})
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationError({"reason": "Say why this version should be promoted (at least 5 characters)."})
     with transaction.atomic():
-        version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
+        version = (ModelVersion.objects.select_for_update(of=("self", "model"))
+                   .select_related("model", "run").get(pk=version.pk))
         if version.stage == Stage.ARCHIVED:
             raise ValidationError({"model_version": f"{version} is archived and cannot be promoted."})
         if version.stage == target_stage:
             raise ValidationError({"target_stage": f"{version} is already in {target_stage}."})
         if target_stage == Stage.STAGING and version.stage == Stage.PRODUCTION:
             raise ValidationError({"target_stage": f"{version} is in production; it cannot go back to staging."})
-        pending = (PromotionRequest.objects.select_for_update(of=("self",)).select_related("job")
-                   .filter(model_version=version, target_stage=target_stage, status=PromotionStatus.PENDING).first())
-        if pending is not None and _gates_job_failed(pending):
-            # its gates never produced evidence: close it so the version can be requested again
-            pending.status = PromotionStatus.REJECTED
-            pending.decided_at = timezone.now()
-            pending.decision_comment = f"Closed: its gates job failed ({pending.job.error if pending.job else 'lost'})."
-            pending.save(update_fields=["status", "decided_at", "decision_comment"])
-            audit_record(actor=user, action="promotion.superseded", obj=pending, note=pending.decision_comment)
-        elif pending is not None:
-            raise Conflict(f"A request to promote {version} to {target_stage} is already pending.")
+        _close_or_refuse_pending(user=user, version=version, target_stage=target_stage)
         # asking again for a version the automation put forward for someone keeps them out of deciding
         on_behalf_of_id = on_behalf_of.pk if on_behalf_of is not None else (
             PromotionRequest.objects.filter(model_version=version, on_behalf_of__isnull=False)
@@ -175,12 +175,43 @@ def promotion_request(*, user, version: ModelVersion, target_stage: str, reason:
             on_behalf_of_id=on_behalf_of_id,
             champion=current_in_stage(version.model, target_stage),
         )
+        _owners_record(promotion, version=version, more=owners)
         promotion.job = job_create(kind=GATES_JOB, created_by=user, target=promotion, message="Waiting to run gates")
         promotion.save(update_fields=["job"])
         audit_record(actor=user, action="promotion.request", obj=promotion,
-                     after={"target_stage": target_stage, "reason": reason})
+                     after={"target_stage": target_stage, "reason": reason,
+                            "owners": sorted(set(promotion.ownerships.values_list("user_id", flat=True)))})
         transaction.on_commit(lambda: _notify_analysts(promotion.pk))
     return promotion
+
+
+def _close_or_refuse_pending(*, user, version: ModelVersion, target_stage: str) -> None:
+    pending = (PromotionRequest.objects.select_for_update(of=("self",)).select_related("job")
+               .filter(model_version=version, target_stage=target_stage, status=PromotionStatus.PENDING).first())
+    if pending is None:
+        return
+    if not _gates_job_failed(pending):
+        raise Conflict(f"A request to promote {version} to {target_stage} is already pending.")
+    # its gates never produced evidence: close it so the version can be requested again
+    pending.status = PromotionStatus.REJECTED
+    pending.decided_at = timezone.now()
+    pending.decision_comment = f"Closed: its gates job failed ({pending.job.error if pending.job else 'lost'})."
+    pending.save(update_fields=["status", "decided_at", "decision_comment"])
+    audit_record(actor=user, action="promotion.superseded", obj=pending, note=pending.decision_comment)
+
+
+def _owners_record(promotion: PromotionRequest, *, version: ModelVersion, more: Iterable[tuple[int | None, str]]):
+    """Everyone who may not decide ``promotion``: its requester and the people behind it, including
+    those behind the version that earlier requests named (so asking again changes nothing)."""
+    run = version.run
+    found = [(promotion.requested_by_id, OwnerReason.REQUESTED), (promotion.on_behalf_of_id, OwnerReason.ON_BEHALF_OF),
+             (run.created_by_id, OwnerReason.CI_AUTHOR if run.source == RunSource.CI else OwnerReason.RUN_AUTHOR),
+             *more,
+             *PromotionOwner.objects.filter(promotion__model_version=version, reason__in=OWNERSHIP_OF_THE_VERSION)
+             .exclude(promotion=promotion).values_list("user_id", "reason")]
+    rows = {(user_id, reason): PromotionOwner(promotion=promotion, user_id=user_id, reason=reason)
+            for user_id, reason in found if user_id is not None}
+    PromotionOwner.objects.bulk_create(rows.values())
 
 
 def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | None = None) -> dict:
@@ -286,15 +317,9 @@ def promotion_approve(*, user, promotion: PromotionRequest, comment: str, overri
     try:
         with transaction.atomic():
             promotion = _decidable(user, promotion.pk)
-            if promotion.requested_by_id == user.pk:
-                raise PermissionDenied(
-                    "You requested this promotion, so you cannot approve it: another analyst must (four-eyes rule)."
-                )
-            if promotion.on_behalf_of_id == user.pk:
-                raise PermissionDenied(
-                    "The automation opened this request after your own action, so you cannot approve it: "
-                    "another analyst must (four-eyes rule)."
-                )
+            if promotion.is_own(user):
+                raise PermissionDenied(f"{promotion.own_because(user)}, so you cannot approve it: another analyst "
+                                       "must (four-eyes rule).")
             if not comment:
                 raise ValidationError({"comment": "Say why you approve (the comment is kept in the history)."})
             if _gates_job_failed(promotion):
@@ -386,5 +411,4 @@ def models_q_production():
 def pending_count_for(user) -> int:
     if not roles.can(user, "decide_promotion"):
         return 0
-    return (PromotionRequest.objects.filter(status=PromotionStatus.PENDING)
-            .exclude(requested_by=user).exclude(on_behalf_of=user).count())
+    return PromotionRequest.objects.filter(status=PromotionStatus.PENDING).exclude(owners=user).count()

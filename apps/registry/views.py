@@ -78,7 +78,7 @@ def version_detail(request, pk: int):
         "version": version,
         "model": version.model,
         "history": version.transitions.select_related("actor", "promotion"),
-        "promotions": version.promotions.select_related("requested_by", "on_behalf_of", "decided_by"),
+        "promotions": version.promotions.select_related("requested_by", "on_behalf_of", "decided_by").with_owners(),
         "can_request": roles.can(request.user, "request_promotion"),
         "metric_labels": {k: v["label"] for k, v in METRICS.items()},
     })
@@ -114,7 +114,7 @@ def queue(request):
     require_viewer(request)
     status = request.GET.get("status", PromotionStatus.PENDING)
     promotions = PromotionRequest.objects.select_related(
-        "model_version__model", "requested_by", "on_behalf_of", "decided_by", "job").order_by("-created_at")
+        "model_version__model", "requested_by", "on_behalf_of", "decided_by", "job").with_owners().order_by("-created_at")
     if status in PromotionStatus.values:
         promotions = promotions.filter(status=status)
     return render(request, "registry/queue.html", {
@@ -148,13 +148,15 @@ def _promotion_context(request, promotion):
         "validation": evidence.get("validation"),
         "can_decide": can_decide and promotion.status == PromotionStatus.PENDING,
         "own_request": promotion.is_own(user),
+        "own_because": promotion.own_because(user),
     }
 
 
 def promotion_detail(request, pk: int):
     require_viewer(request)
     promotion = get_object_or_404(PromotionRequest.objects.select_related(
-        "model_version__model", "model_version__run", "requested_by", "on_behalf_of", "decided_by", "job", "champion"), pk=pk)
+        "model_version__model", "model_version__run", "requested_by", "on_behalf_of", "decided_by", "job", "champion"
+    ).with_owners(), pk=pk)
     if request.htmx and request.htmx.target == "gates":
         response = render(request, "registry/promotion.html#gates", _promotion_context(request, promotion))
         if promotion.job and promotion.job.is_finished:

@@ -160,7 +160,7 @@ def test_a_request_the_automation_opened_for_someone_is_theirs_under_the_four_ey
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         promotion = promotion_request(user=system_user(), version=version, target_stage="staging",
-                                      reason="opened by the pipeline", check_permission=False, on_behalf_of=analyst)
+                                      reason="opened by the pipeline", on_behalf_of=analyst)
     assert mail.outbox and analyst.email not in mail.outbox[-1].to and analyst2.email in mail.outbox[-1].to
     assert f"mlops-system (on behalf of {analyst.username}) asks" in mail.outbox[-1].body
     promotion = evaluated(promotion)
