@@ -27,9 +27,9 @@ from factory.django import DjangoModelFactory
 from apps.core import roles
 from apps.core.models import AuditEvent, Job, JobStatus
 from apps.datasets.models import Dataset, DatasetVersion
-from apps.deployments.models import Deployment, Environment, PredictionLog
+from apps.deployments.models import BatchScore, Deployment, Environment, PredictionLog
 from apps.experiments.models import Experiment, Run, RunSource
-from apps.monitoring.models import Alert, AlertStatus, DriftReport, MonitorPolicy
+from apps.monitoring.models import Alert, AlertStatus, DriftReport, MonitorPolicy, Retraining
 from apps.registry.models import ModelVersion, PromotionRequest, PromotionStatus, RegisteredModel, Stage
 from tests.support.fitting import fitted_artifact
 
@@ -425,6 +425,21 @@ class PredictionLogFactory(DjangoModelFactory):
         return PredictionLog.objects.bulk_create(cls.build_batch(size, **kwargs))
 
 
+class BatchScoreFactory(DjangoModelFactory):
+    """A scored batch as the batch job leaves it (the batch tests make real ones from files)."""
+
+    class Meta:
+        model = BatchScore
+
+    deployment = factory.SubFactory(DeploymentFactory)
+    input_name = factory.Sequence(lambda n: f"batch-{n}.csv")
+    input_sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    rows = 10
+    created_by = factory.SelfAttribute("deployment.deployed_by")
+    job = factory.SubFactory("tests.factories.JobFactory", kind="deployments.batch_score", status=JobStatus.SUCCEEDED,
+                             created_by=factory.SelfAttribute("..created_by"))
+
+
 class DriftReportFactory(DjangoModelFactory):
     """A report written by the real ``drift_check`` over a window of the policy's logs (a window
     without logs gives an honest "not enough data" report). Windows step back an hour each."""
@@ -459,6 +474,24 @@ class AlertFactory(DjangoModelFactory):
     message = factory.LazyAttribute(lambda o: f"Dataset drift on {o.policy}")
     opened_at = factory.SelfAttribute("opened_by.window_end")
     resolved_at = factory.LazyAttribute(lambda o: o.opened_at + timedelta(minutes=30) if o.status == "resolved" else None)
+
+
+class RetrainingFactory(DjangoModelFactory):
+    """A continuous-training record awaiting approval, pointing at the deployed version's own rows
+    (the monitoring tests walk real retrainings end to end)."""
+
+    class Meta:
+        model = Retraining
+
+    policy = factory.LazyFunction(lambda: policy_of(DeploymentFactory()))
+    trigger = "manual"
+    source_version = factory.LazyAttribute(lambda o: o.policy.model.versions.order_by("-version").first())
+    run = factory.LazyAttribute(lambda o: o.source_version.run)
+    dataset_version = factory.LazyAttribute(lambda o: o.run.dataset_version)
+    model_version = factory.SelfAttribute("source_version")
+    status = "awaiting approval"
+    job = factory.SubFactory("tests.factories.JobFactory", kind="monitoring.retrain", status=JobStatus.SUCCEEDED)
+    finished_at = factory.LazyFunction(timezone.now)
 
 
 # --- core: jobs and audit events ---------------------------------------------------------------------
