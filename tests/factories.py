@@ -1,21 +1,17 @@
 """factory_boy factories for the suite's rows, and the builders the tests have always used.
 
-A row is made by the service that makes it in production (so its audit events, jobs and
-denormalised columns are what the product writes); pure records (jobs, alerts, log rows)
-are written directly. Nothing here trains: a run that must predict gets a small pipeline
-fitted in-process and saved through ``apps.ml.persist`` (``tests.support.fitting``), and
-``trained_run``/``train_inline`` remain for the tests that are about training.
-"""
+A row is made by the service that makes it in production (so its audit events, jobs and columns
+are what the product writes); pure records (jobs, alerts, log rows) are written directly. Nothing
+here trains: a run that must predict is fitted in-process (``tests.support.fitting``);
+``trained_run`` and ``train_inline`` remain for the tests that are about training."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from datetime import timedelta
 
 import factory
-import numpy as np
 import pandas as pd
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
@@ -25,13 +21,33 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from apps.core import roles
+from apps.core.jobs import JobContext
 from apps.core.models import AuditEvent, Job, JobStatus
+from apps.core.services import audit_record
 from apps.datasets.models import Dataset, DatasetVersion
+from apps.datasets.services import (
+    PROFILE_JOB,
+    dataset_version_create,
+    dataset_version_profile,
+    load_version_frame,
+)
 from apps.deployments.models import BatchScore, Deployment, Environment, PredictionLog
+from apps.deployments.services import deployment_create, environments_ensure
 from apps.experiments.models import Experiment, Run, RunSource
+from apps.experiments.services import experiment_create, run_launch, run_train
+from apps.ml.train import library_versions
 from apps.monitoring.models import Alert, AlertStatus, DriftReport, MonitorPolicy, Retraining
+from apps.monitoring.services import drift_check
 from apps.registry.models import ModelVersion, PromotionRequest, PromotionStatus, RegisteredModel, Stage
+from apps.registry.services import (
+    model_version_register,
+    promotion_approve,
+    promotion_evaluate_gates,
+    promotion_reject,
+    promotion_request,
+)
 from tests.support.fitting import fitted_artifact
+from tests.support.frames import csv_file, mixed_frame
 
 PASSWORD = "pw-for-tests-1"
 
@@ -78,22 +94,6 @@ def make_user(username: str, *, group: str | None = None, staff: bool = False, p
 # --- data --------------------------------------------------------------------------------------------
 
 
-def mixed_frame(rows: int = 300, *, seed: int = 0, shift: float = 0.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    x1 = rng.normal(shift, 1.0, rows)
-    x2 = rng.uniform(0, 10, rows)
-    color = rng.choice(["red", "green", "blue"], rows)
-    target = np.where(x1 + rng.normal(0, 0.5, rows) > shift, "yes", "no")
-    return pd.DataFrame({"x1": x1.round(4), "x2": x2.round(3), "color": color, "target": target})
-
-
-def csv_file(frame: pd.DataFrame) -> str:
-    fd, path = tempfile.mkstemp(suffix=".csv")
-    os.close(fd)
-    frame.to_csv(path, index=False)
-    return path
-
-
 class DatasetFactory(DjangoModelFactory):
     class Meta:
         model = Dataset
@@ -124,8 +124,6 @@ class DatasetVersionFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *, dataset, frame, created_by, original_filename, profiled):
-        from apps.datasets.services import PROFILE_JOB, dataset_version_create, dataset_version_profile
-
         path = csv_file(frame)
         try:
             version, _ = dataset_version_create(user=created_by, dataset=dataset, path=path,
@@ -162,8 +160,6 @@ class ExperimentFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *, name, dataset, target, created_by, **options):
-        from apps.experiments.services import experiment_create
-
         if not DatasetVersion.objects.filter(dataset=dataset).exists():
             DatasetVersionFactory(dataset=dataset, created_by=created_by)
         return experiment_create(user=created_by, name=name, dataset=dataset, target=target, **options)
@@ -199,8 +195,6 @@ class RunFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *, experiment, algorithm, params, dataset_version, created_by, source, status):
-        from apps.experiments.services import run_launch
-
         # One transaction: the job's message goes out on commit, when the job is no longer queued,
         # so a real worker running beside the test finds nothing to claim.
         with transaction.atomic():
@@ -224,9 +218,6 @@ class FittedRunFactory(RunFactory):
 
 def fit_run(run: Run) -> Run:
     """Give a launched run what ``run_train`` records, from a quick fit of its own spec."""
-    from apps.datasets.services import load_version_frame
-    from apps.ml.train import library_versions
-
     version = run.dataset_version
     fitted = fitted_artifact(lambda: load_version_frame(version), data_sha256=version.sha256, spec=run.spec)
     name = default_storage.save(f"artifacts/runs/{run.pk}/model-{fitted.sha256[:16]}.skops", ContentFile(fitted.blob))
@@ -243,9 +234,6 @@ def fit_run(run: Run) -> Run:
 
 def train_inline(run):
     """Run a queued run's training job body in this process (the worker tests cover the worker)."""
-    from apps.core.jobs import JobContext
-    from apps.experiments.services import run_train
-
     Job.objects.filter(pk=run.job_id).update(status="running")
     run.job.refresh_from_db()
     result = run_train(run=run, ctx=JobContext(run.job))
@@ -267,8 +255,6 @@ def trained_run(user, experiment, algorithm: str = "logistic_regression", params
 
 def evaluated(promotion):
     """Run a promotion's gates in this process and mark its job done, as the worker would."""
-    from apps.registry.services import promotion_evaluate_gates
-
     promotion_evaluate_gates(promotion=promotion)
     _finish(Job.objects.filter(pk=promotion.job_id), JobStatus.SUCCEEDED, message="Gates evaluated")
     promotion.refresh_from_db()
@@ -277,8 +263,6 @@ def evaluated(promotion):
 
 def promoted(version, stage: str, *, requester, approver, reason: str = "tests") -> PromotionRequest:
     """Request ``stage``, run the gates and approve (overriding failed gates with a reason)."""
-    from apps.registry.services import promotion_approve, promotion_request
-
     promotion = evaluated(promotion_request(user=requester, version=version, target_stage=stage, reason=reason))
     promotion_approve(user=approver, promotion=promotion, comment="ok",
                       override_reason="accepted in tests" if promotion.failed_gates else "")
@@ -287,14 +271,10 @@ def promoted(version, stage: str, *, requester, approver, reason: str = "tests")
     return promotion
 
 
-def _an_analyst(o):
-    return UserFactory(analyst=True) if o.stage != Stage.NONE else None
-
-
 class ModelVersionFactory(DjangoModelFactory):
     """A run registered by ``model_version_register``, then taken to ``stage`` through real promotion
-    requests, gates and approvals by ``approver`` (staging, then production). ``archived`` is the
-    stage change recorded as the registry records it, after production."""
+    requests, gates and approvals by ``approver`` (staging, then production); ``archived`` means
+    replaced in production by a newer version of the same spec, as the registry archives."""
 
     class Meta:
         model = ModelVersion
@@ -303,31 +283,28 @@ class ModelVersionFactory(DjangoModelFactory):
     model_name = factory.Sequence(lambda n: f"model-{n}")
     created_by = factory.LazyAttribute(lambda o: o.run.created_by)
     stage = Stage.NONE
-    approver = factory.LazyAttribute(_an_analyst)
+    approver = factory.LazyAttribute(lambda o: UserFactory(analyst=True) if o.stage != Stage.NONE else None)
 
     @classmethod
     def _create(cls, model_class, *, run, model_name, created_by, stage, approver):
-        from apps.registry.services import _set_stage, model_version_register
-
         version = model_version_register(user=created_by, run=run, model_name=model_name)
-        walk = {Stage.NONE: [], Stage.STAGING: [Stage.STAGING]}.get(stage, [Stage.STAGING, Stage.PRODUCTION])
-        for step in walk:
+        for step in {Stage.NONE: [], Stage.STAGING: [Stage.STAGING]}.get(stage, [Stage.STAGING, Stage.PRODUCTION]):
             promoted(version, step, requester=created_by, approver=approver)
         if stage == Stage.ARCHIVED:
-            with transaction.atomic():
-                _set_stage(version=version, stage=Stage.ARCHIVED, actor=approver, reason="archived in tests")
+            newer = FittedRunFactory(experiment=run.experiment, created_by=created_by, algorithm=run.algorithm,
+                                     params=run.params)
+            cls(run=newer, model_name=model_name, created_by=created_by, stage=Stage.PRODUCTION, approver=approver)
         version.refresh_from_db()
         return version
 
 
 def production_ready_version(engineer, analyst, experiment, algorithm="logistic_regression", params=None,
                              model_name="served"):
-    """A fitted version walked to production through the real approvals (gates overridden if they fail)."""
+    """A fitted version walked to production through the real approvals (gates overridden if they fail);
+    its model then lets later versions go to production without staging first."""
     run = FittedRunFactory(created_by=engineer, experiment=experiment, algorithm=algorithm, params=params or {})
-    version = ModelVersionFactory(run=run, model_name=model_name, created_by=engineer)
+    version = ModelVersionFactory(run=run, model_name=model_name, stage=Stage.PRODUCTION, approver=analyst)
     RegisteredModel.objects.filter(pk=version.model_id).update(require_staging_first=False)
-    for stage in (Stage.STAGING, Stage.PRODUCTION):
-        promoted(version, stage, requester=engineer, approver=analyst)
     return version
 
 
@@ -349,8 +326,6 @@ class PromotionRequestFactory(DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *, model_version, target_stage, reason, requested_by, evaluate, status,
                 decided_by):
-        from apps.registry.services import promotion_approve, promotion_reject, promotion_request
-
         promotion = promotion_request(user=requested_by, version=model_version, target_stage=target_stage,
                                       reason=reason)
         if evaluate or status == PromotionStatus.APPROVED:
@@ -368,8 +343,6 @@ class PromotionRequestFactory(DjangoModelFactory):
 
 
 def environment_named(name: str) -> Environment:
-    from apps.deployments.services import environments_ensure
-
     environments_ensure()
     return Environment.objects.get(name=name)
 
@@ -392,8 +365,6 @@ class DeploymentFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *, environment, model_version, deployed_by):
-        from apps.deployments.services import deployment_create
-
         env = environment if isinstance(environment, Environment) else environment_named(environment)
         return deployment_create(user=deployed_by, version=model_version, environment=env)
 
@@ -456,8 +427,6 @@ class DriftReportFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *, policy, window_start, window_end):
-        from apps.monitoring.services import drift_check
-
         return drift_check(policy=policy, window_start=window_start, window_end=window_end)
 
 
@@ -528,6 +497,4 @@ class AuditEventFactory(DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *, actor, action, obj, before, after, note):
-        from apps.core.services import audit_record
-
         return audit_record(actor=actor, action=action, obj=obj, before=before, after=after, note=note)

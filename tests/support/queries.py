@@ -47,6 +47,8 @@ def _missing(response, markers: Iterable[str]) -> list[str]:
 
 
 def _shape(sql: str) -> str:
+    """The query with its values and column list left out, so repeats of one query count together."""
+    sql = re.sub(r"^SELECT (?:DISTINCT )?.*? FROM ", "SELECT … FROM ", sql, count=1, flags=re.S)
     sql = re.sub(r"'(?:[^']|'')*'", "?", sql)
     sql = re.sub(r"\b\d+(?:\.\d+)?\b", "?", sql)
     return re.sub(r"\(\?(?:, \?)*\)", "(?…)", sql)
