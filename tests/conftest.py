@@ -1,4 +1,5 @@
-"""Shared fixtures: role users, a real Celery worker on Redis, and the system Chromium.
+"""Shared fixtures: role users, per-test media, the serving cache, environments, an experiment,
+a real Celery worker on Redis, and the system Chromium.
 
 The suite runs against the services ``tests/run.sh`` starts. With
 MLOPS_REQUIRE_SERVICES=1 (set by ``make test``) a missing service is a failure, never
@@ -16,6 +17,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.factories import (  # noqa: F401 - make_user is imported from here by test modules
+    DatasetVersionFactory,
+    ExperimentFactory,
+    UserFactory,
+    make_user,
+    mixed_frame,
+)
 from tests.support.worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,45 +143,78 @@ def _role_groups(request):
     role_groups_ensure()
 
 
-def make_user(username: str, *, group: str | None = None, staff: bool = False, password: str = "pw-for-tests-1"):
-    from django.contrib.auth.models import Group, User
-
-    user = User.objects.create_user(
-        username=username, password=password, email=f"{username}@example.com", is_staff=staff, is_superuser=staff
-    )
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    return user
-
-
 @pytest.fixture
 def viewer(db):
-    return make_user("viewer", group="viewer")
+    return UserFactory(username="viewer", viewer=True)
 
 
 @pytest.fixture
 def engineer(db):
-    return make_user("engineer", group="ml_engineer")
+    return UserFactory(username="engineer", engineer=True)
 
 
 @pytest.fixture
 def analyst(db):
-    return make_user("analyst", group="analyst")
+    return UserFactory(username="analyst", analyst=True)
 
 
 @pytest.fixture
 def analyst2(db):
-    return make_user("analyst2", group="analyst")
+    return UserFactory(username="analyst2", analyst=True)
 
 
 @pytest.fixture
 def admin_user(db):
-    return make_user("admin", staff=True)
+    return UserFactory(username="admin", admin=True)
 
 
 @pytest.fixture
 def outsider(db):
-    return make_user("outsider")
+    return UserFactory(username="outsider")  # no role at all
+
+
+@pytest.fixture(autouse=True)
+def media(request, settings, tmp_path):
+    """Stored files (datasets, artifacts, batches) go to a folder of this test's own.
+
+    Transactional tests keep the default MEDIA_ROOT: they share files with the session's
+    worker process, which reads that one.
+    """
+    if "transactional_db" not in request.fixturenames:
+        settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def fresh_runtime():
+    """No predictor loaded by an earlier test answers in this one (ids repeat across tests)."""
+    from apps.deployments import runtime
+
+    runtime.forget()
+    yield
+    runtime.forget()
+
+
+@pytest.fixture
+def environments(db):
+    from apps.deployments.models import Environment
+    from apps.deployments.services import environments_ensure
+
+    environments_ensure()
+    return {e.name: e for e in Environment.objects.all()}
+
+
+@pytest.fixture
+def experiment(engineer):
+    """An engineer's classification experiment on 400 profiled rows (x1, x2, color -> target).
+
+    x2 has gaps, so a model trained on it accepts a null x2.
+    """
+    frame = mixed_frame(400, seed=31)
+    frame.loc[::17, "x2"] = None
+    version = DatasetVersionFactory(dataset__name="shop-data", dataset__owner=engineer, frame=frame,
+                                    created_by=engineer)
+    return ExperimentFactory(name="buyers", dataset=version.dataset, created_by=engineer)
 
 
 @pytest.fixture

@@ -1,31 +1,27 @@
 import pytest
 from django.utils import timezone
 
-from apps.datasets.models import Dataset
-from apps.deployments.models import Environment
-from apps.deployments.services import deployment_create, environments_ensure
 from apps.monitoring.models import MonitorPolicy
-from tests.factories import make_experiment, make_version, mixed_frame, production_ready_version
-
-
-@pytest.fixture(autouse=True)
-def fresh_runtime():
-    from apps.deployments import runtime
-
-    runtime.forget()
-    yield
+from tests.conftest import fresh_runtime  # noqa: F401 - tests/e2e/test_maturity_journey.py imports it from here
+from tests.factories import (
+    DatasetVersionFactory,
+    DeploymentFactory,
+    ExperimentFactory,
+    mixed_frame,
+    policy_of,
+    production_ready_version,
+)
 
 
 @pytest.fixture
 def served(engineer, analyst):
     """A model with a version walked through staging to production and deployed there."""
-    environments_ensure()
-    d = Dataset.objects.create(name="mature-data", owner=engineer)
-    make_version(d, mixed_frame(600, seed=41), engineer)
-    experiment = make_experiment(engineer, d, name="mature-exp")
+    data = DatasetVersionFactory(dataset__name="mature-data", dataset__owner=engineer,
+                                 frame=mixed_frame(600, seed=41), created_by=engineer)
+    experiment = ExperimentFactory(name="mature-exp", dataset=data.dataset, created_by=engineer)
     version = production_ready_version(engineer, analyst, experiment, model_name="mature")
-    deployment = deployment_create(user=analyst, version=version, environment=Environment.objects.get(name="production"))
-    policy = MonitorPolicy.objects.get(model=deployment.model, environment=deployment.environment)
+    deployment = DeploymentFactory(model_version=version, deployed_by=analyst)
+    policy = policy_of(deployment)
     MonitorPolicy.objects.filter(pk=policy.pk).update(min_rows=50)
     policy.refresh_from_db()
     return {"version": version, "model": version.model, "deployment": deployment, "policy": policy,

@@ -3,34 +3,30 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from apps.datasets.models import Dataset
-from apps.deployments.models import Environment
-from apps.deployments.services import deployment_create, environments_ensure, predict_and_log, target_of
-from apps.monitoring.models import MonitorPolicy
-from tests.factories import make_experiment, make_version, mixed_frame, production_ready_version
-
-
-@pytest.fixture(autouse=True)
-def fresh_runtime():
-    from apps.deployments import runtime
-
-    runtime.forget()
-    yield
+from apps.deployments.services import predict_and_log, target_of
+from tests.factories import (
+    DatasetVersionFactory,
+    DeploymentFactory,
+    ExperimentFactory,
+    mixed_frame,
+    policy_of,
+    production_ready_version,
+)
 
 
 @pytest.fixture
 def deployed(engineer, analyst):
-    environments_ensure()
-    d = Dataset.objects.create(name="watched-data", owner=engineer)
-    make_version(d, mixed_frame(2000, seed=41), engineer)
-    experiment = make_experiment(engineer, d, name="watched-exp")
+    """Model "watched" (fitted on 2,000 rows, approved to production) deployed there by the analyst."""
+    data = DatasetVersionFactory(dataset__name="watched-data", dataset__owner=engineer,
+                                 frame=mixed_frame(2000, seed=41), created_by=engineer)
+    experiment = ExperimentFactory(name="watched-exp", dataset=data.dataset, created_by=engineer)
     version = production_ready_version(engineer, analyst, experiment, model_name="watched")
-    return deployment_create(user=analyst, version=version, environment=Environment.objects.get(name="production"))
+    return DeploymentFactory(model_version=version, deployed_by=analyst)
 
 
 @pytest.fixture
 def policy(deployed):
-    policy = MonitorPolicy.objects.get(model=deployed.model, environment=deployed.environment)
+    policy = policy_of(deployed)
     policy.min_rows = 50
     policy.save()
     return policy
