@@ -288,7 +288,11 @@ CELERY_BROKER_URL = broker_from_env()
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"polling_interval": env_float("CELERY_BROKER_POLL_SECONDS", 0.1, minimum=0.01)}
     if CELERY_BROKER_URL.startswith("sqlite:")
-    else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+    else {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+        # a broker that drops packets must not hold a web request for the OS's connect timeout
+        "socket_connect_timeout": env_float("CELERY_BROKER_CONNECT_TIMEOUT", 3.0, minimum=0.1),
+    }
 )
 # The SQLite transport has no fanout exchange, so broadcast remote control is off there.
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = not CELERY_BROKER_URL.startswith("sqlite:")
@@ -308,6 +312,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
 JOB_STALE_SECONDS = env_float("JOB_STALE_SECONDS", 60.0, minimum=1.0)
 JOB_RESEND_SECONDS = env_float("JOB_RESEND_SECONDS", 600.0, minimum=1.0)
+# a job whose message never reached the broker (it was down) is sent again after this long
+JOB_UNSENT_GRACE_SECONDS = env_float("JOB_UNSENT_GRACE_SECONDS", 30.0, minimum=0.5)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 JOB_RETRY_DELAYS = [int(x) for x in env_list("JOB_RETRY_DELAYS", ["5", "30", "120"]) if x.isdigit()] or [5]
 JOB_REAPER_INTERVAL_SECONDS = env_float("JOB_REAPER_INTERVAL_SECONDS", 30.0, minimum=0.5)

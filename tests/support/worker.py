@@ -19,6 +19,7 @@ WORKER_ENV = {
     "JOB_STALE_SECONDS": "4",
     "JOB_REAPER_INTERVAL_SECONDS": "1",
     "JOB_RETRY_DELAYS": "1,1,1",
+    "JOB_UNSENT_GRACE_SECONDS": "1",
     "MONITOR_SCHEDULER_INTERVAL_SECONDS": "1",
 }
 
@@ -32,9 +33,10 @@ def worker_database_url() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, *, log_dir: Path, beat: bool = False):
+    def __init__(self, *, log_dir: Path, beat: bool = False, env: dict | None = None):
         self.log_dir = log_dir
         self.beat = beat
+        self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -44,6 +46,7 @@ class WorkerProcess:
         env.update(WORKER_ENV)
         env["DATABASE_URL"] = worker_database_url()
         env["DATABASE_CONN_MAX_AGE"] = "0"
+        env.update(self.extra_env)
         return env
 
     @property
