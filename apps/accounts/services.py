@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -16,8 +18,6 @@ def role_groups_ensure() -> None:
     The data migration does this once; this repairs a database whose groups were
     flushed or edited, and is what ``seed_demo`` and the test fixtures call.
     """
-    from django.contrib.auth.models import Group, Permission
-
     for group_name, codenames in roles.GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=group_name)
         permissions = Permission.objects.filter(content_type__app_label="core", codename__in=codenames)
@@ -67,9 +67,6 @@ SYSTEM_USERNAME = "mlops-system"
 
 def system_user():
     """The account automated workflows act as (retraining, CI): an ML engineer that cannot log in."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
     User = get_user_model()
     user, created = User.objects.get_or_create(
         username=SYSTEM_USERNAME, defaults={"first_name": "MLOps", "last_name": "automation"}

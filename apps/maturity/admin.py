@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils import timezone
 
 from apps.core.services import audit_record
 
@@ -29,8 +30,6 @@ class PipelinePolicyAdmin(admin.ModelAdmin):
     readonly_fields = ("updated_by", "updated_at")
 
     def save_model(self, request, obj, form, change):
-        from django.utils import timezone
-
         obj.updated_by = request.user
         obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)
