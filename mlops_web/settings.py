@@ -159,9 +159,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # These two decide before the CSRF check reads the body (and parses a multipart one):
+    # anonymous callers of a page are sent to the login first, and the upload guard refuses
+    # a body larger than its address allows and files where none are expected.
     "apps.core.middleware.SiteLoginRequiredMiddleware",
+    "apps.core.uploads.UploadGuardMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -228,8 +232,11 @@ STORAGES = {
     },
 }
 FILE_UPLOAD_HANDLERS = ["apps.core.uploads.HashingSizeLimitedUploadHandler"]
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # also the largest body an address without uploads reads
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
+# the addresses that take one file (and bodies up to DATASET_MAX_UPLOAD_BYTES + 1 MiB)
+UPLOAD_URL_NAMES = ["datasets:upload", "api:dataset_version_upload", "deployments:batch_upload"]
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
