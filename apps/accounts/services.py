@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -60,6 +60,18 @@ def api_token_revoke(*, user, token: ApiToken) -> ApiToken:
             token.save(update_fields=["revoked_at"])
             audit_record(actor=user, action="api_token.revoke", obj=token, before={"active": True}, after={"active": False})
     return token
+
+
+def user_deactivate(*, actor, user) -> None:
+    """What an admin does instead of deleting an account that acted: it keeps its history."""
+    if not actor.is_staff:
+        raise PermissionDenied("Only admins deactivate accounts.")
+    with transaction.atomic():
+        if user.is_active:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+            audit_record(actor=actor, action="user.deactivate", obj=user, before={"active": True},
+                         after={"active": False})
 
 
 SYSTEM_USERNAME = "mlops-system"

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils import timezone
 
+from apps.core.admin import EvidenceAdmin
 from apps.core.services import audit_record
 
 from .models import MaturitySettings, MaturitySnapshot, PipelineChange, PipelinePolicy, PipelineStep
@@ -45,7 +46,7 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(PipelineChange)
-class PipelineChangeAdmin(admin.ModelAdmin):
+class PipelineChangeAdmin(EvidenceAdmin):
     list_display = ("__str__", "status", "created_by", "created_at")
     list_filter = ("status", "model")
     inlines = [StepInline]
