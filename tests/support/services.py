@@ -93,11 +93,13 @@ class WebServer:
         self.workers = workers
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 240) -> None:
         log = open(self.log_path, "w")  # noqa: SIM115 - closed with the process
+        # --preload: the site is imported once and forked, not once per worker (scikit-learn's
+        # import alone takes seconds on a busy machine)
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "mlops_web.wsgi:application", f"--bind=127.0.0.1:{self.port}",
-             f"--workers={self.workers}", "--timeout=60", "--graceful-timeout=5"],
+             f"--workers={self.workers}", "--preload", "--timeout=60", "--graceful-timeout=5"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         wait_for(self._answers, timeout=timeout, what="gunicorn to answer", log=self.log)
