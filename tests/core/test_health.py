@@ -1,4 +1,5 @@
 import json
+import urllib.request
 
 from django.test import Client, override_settings
 
@@ -59,8 +60,6 @@ def test_anonymous_pages_redirect_to_login(db):
 
 
 def test_static_assets_are_served_locally(db, viewer, live_server):
-    import urllib.request
-
     for asset in ("/static/vendor/htmx/htmx.min.js", "/static/css/app.css"):
         with urllib.request.urlopen(live_server.url + asset) as response:
             assert response.status == 200

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from mlops_web.celery import app as celery_app
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Short heartbeats so that a killed worker is noticed within seconds in the tests.
@@ -99,6 +101,4 @@ class WorkerProcess:
                 self.proc.wait(timeout=10)
 
     def purge(self) -> None:
-        from mlops_web.celery import app
-
-        app.control.purge()
+        celery_app.control.purge()
