@@ -2,6 +2,7 @@ import os
 
 from celery import Celery
 from celery.signals import worker_process_init
+from threadpoolctl import threadpool_limits
 
 from apps.core.broker import register as register_sqlite_transport
 
@@ -22,8 +23,6 @@ def _limit_native_threads(**kwargs):
     worker than alone (bench/training_job.py). Set WORKER_THREADS when running fewer
     pool processes than cores.
     """
-    from threadpoolctl import threadpool_limits
-
     threads = int(os.environ.get("WORKER_THREADS", "1") or 1)
     threadpool_limits(limits=max(1, threads))
     os.environ["OMP_NUM_THREADS"] = str(max(1, threads))

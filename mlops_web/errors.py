@@ -1,13 +1,27 @@
 """Error pages: JSON under /api/, HTML elsewhere."""
 
+from django.core.exceptions import TooManyFilesSent
 from django.http import JsonResponse
 from django.shortcuts import render
 
 from apps.core.api_errors import error_body
+from apps.core.uploads import FileRefused
 
 
 def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request, exception=None):
+    if isinstance(exception, FileRefused):
+        message, fields = str(exception), {"file": str(exception)}
+    elif isinstance(exception, TooManyFilesSent):
+        message, fields = "Send one file per upload.", {"file": "Send one file per upload."}
+    else:
+        message, fields = "The request could not be read.", {}
+    if _wants_json(request):
+        return JsonResponse(error_body("bad_request", message, fields), status=400)
+    return render(request, "errors/400.html", {"message": message}, status=400)
 
 
 def not_found(request, exception=None):

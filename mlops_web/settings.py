@@ -9,6 +9,7 @@ SQLite Celery transport in ``apps.core.broker``. Production sets ``DATABASE_URL`
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -144,6 +145,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",  # before accounts: its failure counting runs before accounts' audit receiver
     "apps.core",
     "apps.accounts",
     "apps.datasets",
@@ -159,13 +161,18 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # These two decide before the CSRF check reads the body (and parses a multipart one):
+    # anonymous callers of a page are sent to the login first, and the upload guard refuses
+    # a body larger than its address allows and files where none are expected.
     "apps.core.middleware.SiteLoginRequiredMiddleware",
+    "apps.core.uploads.UploadGuardMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.RequestLogMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mlops_web.urls"
@@ -196,6 +203,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out username and address first
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -228,8 +239,11 @@ STORAGES = {
     },
 }
 FILE_UPLOAD_HANDLERS = ["apps.core.uploads.HashingSizeLimitedUploadHandler"]
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # also the largest body an address without uploads reads
+DATA_UPLOAD_MAX_NUMBER_FILES = 1
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
+# the addresses that take one file (and bodies up to DATASET_MAX_UPLOAD_BYTES + 1 MiB)
+UPLOAD_URL_NAMES = ["datasets:upload", "api:dataset_version_upload", "deployments:batch_upload"]
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -253,6 +267,19 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY", False) else None
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- guessing passwords and tokens (django-axes; see apps/accounts/throttle.py) -------
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+API_TOKEN_FAILURE_LIMIT = env_int("API_TOKEN_FAILURE_LIMIT", 20, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_COOLOFF_MINUTES", 15.0, minimum=0.1))
+AXES_FAILURE_LIMIT = "apps.accounts.throttle.failure_limit"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_CALLABLE = "apps.accounts.views.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttle.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no row each; failures are audited
+# how many proxies in front append to X-Forwarded-For (0: the client connects directly)
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 # --- REST API --------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -288,7 +315,11 @@ CELERY_BROKER_URL = broker_from_env()
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"polling_interval": env_float("CELERY_BROKER_POLL_SECONDS", 0.1, minimum=0.01)}
     if CELERY_BROKER_URL.startswith("sqlite:")
-    else {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+    else {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+        # a broker that drops packets must not hold a web request for the OS's connect timeout
+        "socket_connect_timeout": env_float("CELERY_BROKER_CONNECT_TIMEOUT", 3.0, minimum=0.1),
+    }
 )
 # The SQLite transport has no fanout exchange, so broadcast remote control is off there.
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = not CELERY_BROKER_URL.startswith("sqlite:")
@@ -308,6 +339,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
 JOB_STALE_SECONDS = env_float("JOB_STALE_SECONDS", 60.0, minimum=1.0)
 JOB_RESEND_SECONDS = env_float("JOB_RESEND_SECONDS", 600.0, minimum=1.0)
+# a job whose message never reached the broker (it was down) is sent again after this long
+JOB_UNSENT_GRACE_SECONDS = env_float("JOB_UNSENT_GRACE_SECONDS", 30.0, minimum=0.5)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 JOB_RETRY_DELAYS = [int(x) for x in env_list("JOB_RETRY_DELAYS", ["5", "30", "120"]) if x.isdigit()] or [5]
 JOB_REAPER_INTERVAL_SECONDS = env_float("JOB_REAPER_INTERVAL_SECONDS", 30.0, minimum=0.5)

@@ -8,6 +8,7 @@ from apps.maturity import views as maturity_views
 
 from .api_urls import urlpatterns as api_urlpatterns
 
+handler400 = "mlops_web.errors.bad_request"
 handler404 = "mlops_web.errors.not_found"
 handler403 = "mlops_web.errors.permission_denied"
 handler500 = "mlops_web.errors.server_error"

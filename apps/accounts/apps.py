@@ -7,4 +7,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts: roles and API tokens"
 
     def ready(self):
-        from . import schema  # noqa: F401 - registers the OpenAPI extension
+        from . import receivers, schema  # noqa: F401 - connect the audit receiver, register the OpenAPI extension

@@ -1,7 +1,6 @@
-from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .models import ApiToken, hash_key
+from .services import TokenGuessingLocked, TokenRefused, api_token_authenticate
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -15,17 +14,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Token <key>'.")
-        key = header[1].decode(errors="replace")
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=hash_key(key), revoked_at__isnull=True)
-            .first()
-        )
-        if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
-        now = timezone.now()
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        try:
+            token = api_token_authenticate(request=request._request, key=header[1].decode(errors="replace"))
+        except TokenGuessingLocked as exc:
+            raise exceptions.Throttled(wait=exc.retry_after, detail=exc.message) from None
+        except TokenRefused as exc:
+            raise exceptions.AuthenticationFailed(exc.message) from None
         return token.user, token
 
     def authenticate_header(self, request):

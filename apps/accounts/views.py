@@ -1,12 +1,17 @@
+import math
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.core.api_errors import error_body
 from apps.core.views import require_viewer
 
 from .models import ApiToken
 from .services import api_token_create, api_token_revoke
+from .throttle import retry_after_seconds
 
 
 def token_list(request):
@@ -40,3 +45,21 @@ def token_revoke(request, pk: int):
     api_token_revoke(user=request.user, token=token)
     messages.success(request, f"Token {token.name!r} revoked; clients using it are refused from now on.")
     return redirect("accounts:tokens")
+
+
+def _wait_text(seconds: int) -> str:
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}" if seconds >= 60 else f"{seconds} seconds"
+
+
+def lockout_response(request, original_response=None, credentials=None) -> HttpResponse:
+    """Axes' answer to a locked-out caller: 429 with Retry-After, JSON under /api/."""
+    seconds = retry_after_seconds(request, credentials)
+    if request.path.startswith("/api/"):
+        message = f"Too many invalid API tokens from your address; try again in {_wait_text(seconds)}."
+        response = JsonResponse(error_body("throttled", message), status=429)
+    else:
+        message = f"Too many failed sign-ins for this account from your address; try again in {_wait_text(seconds)}."
+        response = render(request, "accounts/login.html", {"locked_out": message, "form": None}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response

@@ -10,6 +10,11 @@ Celery task named ``name`` (which is also the Job's ``kind``). The task:
 3. records the outcome: succeeded with a result, failed with a readable message
    (expected errors are not logged as crashes), retried on a bounded schedule for
    transient errors only, or cancelled at a checkpoint.
+
+Every write an attempt makes after its claim is fenced by its attempt number: when the
+reaper gave the job to a newer attempt (this one looked dead), this attempt's progress,
+heartbeats and outcome change nothing, and its next progress report after the newer
+attempt's claim stops it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from django.utils import timezone
 
 from apps.ml.errors import MLError
 
-from .models import Job, JobStatus
+from .models import CANCEL_CAPABILITIES, Job, JobStatus
+from .services import job_send
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +56,17 @@ class TransientJobError(Exception):
     """A failure worth retrying (a service briefly unreachable)."""
 
 
+class JobSuperseded(Exception):
+    """This attempt no longer owns the job: the reaper requeued it and another attempt runs."""
+
+
 EXPECTED_ERRORS = (JobFailed, MLError, ValidationError, PermissionDenied)
 TRANSIENT_ERRORS = (TransientJobError, OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+def _owned(job_id: int, attempt: int):
+    """The job's row, as long as it is still running this attempt."""
+    return Job.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempt=attempt)
 
 
 class JobContext:
@@ -70,9 +85,11 @@ class JobContext:
         if percent == self._last_percent and now - self._last_write < 0.5:
             return
         self._last_write, self._last_percent = now, percent
-        Job.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING).update(
+        updated = _owned(self.job.pk, self.job.attempt).update(
             progress=percent, message=message[:255], heartbeat_at=timezone.now()
         )
+        if not updated and Job.objects.filter(pk=self.job.pk, attempt__gt=self.job.attempt).exists():
+            raise JobSuperseded()
         self.check_cancelled()
 
     def check_cancelled(self) -> None:
@@ -84,9 +101,10 @@ class JobContext:
 
 
 class _Heartbeat(threading.Thread):
-    def __init__(self, job_id: int, interval: float):
+    def __init__(self, job_id: int, attempt: int, interval: float):
         super().__init__(name=f"job-{job_id}-heartbeat", daemon=True)
         self.job_id = job_id
+        self.attempt = attempt
         self.interval = interval
         self.stopped = threading.Event()
 
@@ -94,9 +112,7 @@ class _Heartbeat(threading.Thread):
         try:
             while not self.stopped.wait(self.interval):
                 try:
-                    Job.objects.filter(pk=self.job_id, status=JobStatus.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
+                    _owned(self.job_id, self.attempt).update(heartbeat_at=timezone.now())
                 except Exception:  # a missed beat is harmless; the next one retries
                     logger.warning("job heartbeat failed", extra={"job_id": self.job_id}, exc_info=True)
         finally:
@@ -123,9 +139,13 @@ def _claim(job_id: int) -> bool:
     )
 
 
-def _finish(job_id: int, **fields) -> None:
+def _finish(job: Job, outcome: str, log: dict, **fields) -> str:
+    """Record the outcome, unless a newer attempt owns the job by now (then this one says so)."""
     fields.setdefault("finished_at", timezone.now())
-    Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields)
+    if _owned(job.pk, job.attempt).update(**fields):
+        return outcome
+    logger.warning("job attempt superseded by a newer one; its outcome was dropped", extra=log)
+    return "superseded"
 
 
 def execute_job(*, job_id: int, handler: Callable[[JobContext], dict | None]) -> str:
@@ -136,74 +156,68 @@ def execute_job(*, job_id: int, handler: Callable[[JobContext], dict | None]) ->
         logger.info("job not claimed (already running, finished or cancelled)", extra={"job_id": job_id})
         return "skipped"
     job = Job.objects.get(pk=job_id)
-    ctx = JobContext(job)
-    heartbeat = _Heartbeat(job_id, settings.JOB_HEARTBEAT_SECONDS)
+    heartbeat = _Heartbeat(job_id, job.attempt, settings.JOB_HEARTBEAT_SECONDS)
     heartbeat.start()
-    log = {"job_id": job_id, "kind": job.kind, "attempt": job.attempt}
     try:
-        if job.cancel_requested:
-            raise JobCancelled()
-        result = handler(ctx)
-    except JobCancelled:
-        _finish(job_id, status=JobStatus.CANCELLED, message="Cancelled")
-        logger.info("job cancelled", extra=log)
-        return "cancelled"
-    except EXPECTED_ERRORS as exc:
-        text = exc.message if isinstance(exc, MLError) else "; ".join(getattr(exc, "messages", [str(exc)]))
-        _finish(job_id, status=JobStatus.FAILED, error=text, message="Failed")
-        logger.info("job failed", extra={**log, "error": text})
-        return "failed"
-    except SoftTimeLimitExceeded:
-        limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
-        _finish(job_id, status=JobStatus.FAILED, error=f"Stopped: the job ran past its {limit}s time limit.")
-        return "failed"
-    except TRANSIENT_ERRORS as exc:
-        close_old_connections()
-        if job.attempt < job.max_attempts:
-            delays = settings.JOB_RETRY_DELAYS
-            delay = delays[min(job.attempt - 1, len(delays) - 1)]
-            Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-                status=JobStatus.QUEUED,
-                retry_at=timezone.now() + timedelta(seconds=delay),
-                message=f"Retrying in {delay}s after a transient error: {exc}"[:255],
-            )
-            from .services import job_send
-
-            job_send(job_id=job_id, countdown=delay)
-            logger.warning("job will retry", extra={**log, "error": str(exc), "delay": delay})
-            return "retrying"
-        _finish(
-            job_id,
-            status=JobStatus.FAILED,
-            error=f"Gave up after {job.attempt} attempts; last error: {exc}",
-            message="Failed",
-        )
-        return "failed"
-    except Exception as exc:
-        logger.exception("job crashed", extra=log)
-        _finish(
-            job_id,
-            status=JobStatus.FAILED,
-            error=f"Internal error ({type(exc).__name__}): {exc}",
-            message="Failed",
-        )
-        return "failed"
-    else:
-        _finish(
-            job_id,
-            status=JobStatus.SUCCEEDED,
-            progress=100,
-            message=(result or {}).get("message", "Done")[:255] if isinstance(result, dict) else "Done",
-            result=result if isinstance(result, dict) else {},
-        )
-        logger.info("job succeeded", extra=log)
-        return "succeeded"
+        return _run(job, handler)
     finally:
         heartbeat.stop()
 
 
-def job_task(name: str, **options):
-    """Register ``handler`` as the Celery task ``name`` that runs Jobs of that kind."""
+def _run(job: Job, handler: Callable[[JobContext], dict | None]) -> str:
+    log = {"job_id": job.pk, "kind": job.kind, "attempt": job.attempt}
+    try:
+        if job.cancel_requested:
+            raise JobCancelled()
+        result = handler(JobContext(job))
+    except JobSuperseded:
+        logger.warning("job attempt superseded by a newer one; stopped", extra=log)
+        return "superseded"
+    except JobCancelled:
+        logger.info("job cancelled", extra=log)
+        return _finish(job, "cancelled", log, status=JobStatus.CANCELLED, message="Cancelled")
+    except EXPECTED_ERRORS as exc:
+        text = exc.message if isinstance(exc, MLError) else "; ".join(getattr(exc, "messages", [str(exc)]))
+        logger.info("job failed", extra={**log, "error": text})
+        return _finish(job, "failed", log, status=JobStatus.FAILED, error=text, message="Failed")
+    except SoftTimeLimitExceeded:
+        limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
+        return _finish(job, "failed", log, status=JobStatus.FAILED,
+                       error=f"Stopped: the job ran past its {limit}s time limit.")
+    except TRANSIENT_ERRORS as exc:
+        return _retry_or_give_up(job, exc, log)
+    except Exception as exc:
+        logger.exception("job crashed", extra=log)
+        return _finish(job, "failed", log, status=JobStatus.FAILED, message="Failed",
+                       error=f"Internal error ({type(exc).__name__}): {exc}")
+    message = (result or {}).get("message", "Done")[:255] if isinstance(result, dict) else "Done"
+    logger.info("job succeeded", extra=log)
+    return _finish(job, "succeeded", log, status=JobStatus.SUCCEEDED, progress=100, message=message,
+                   result=result if isinstance(result, dict) else {})
+
+
+def _retry_or_give_up(job: Job, exc: Exception, log: dict) -> str:
+    close_old_connections()
+    if job.attempt >= job.max_attempts:
+        return _finish(job, "failed", log, status=JobStatus.FAILED, message="Failed",
+                       error=f"Gave up after {job.attempt} attempts; last error: {exc}")
+    delays = settings.JOB_RETRY_DELAYS
+    delay = delays[min(job.attempt - 1, len(delays) - 1)]
+    outcome = _finish(job, "retrying", log, status=JobStatus.QUEUED, finished_at=None,
+                      retry_at=timezone.now() + timedelta(seconds=delay),
+                      message=f"Retrying in {delay}s after a transient error: {exc}"[:255])
+    if outcome == "retrying":
+        job_send(job_id=job.pk, countdown=delay)
+        logger.warning("job will retry", extra={**log, "error": str(exc), "delay": delay})
+    return outcome
+
+
+def job_task(name: str, *, cancel_capability: str | None = None, **options):
+    """Register ``handler`` as the Celery task ``name`` that runs Jobs of that kind.
+
+    ``cancel_capability``: besides the job's starter and admins, whoever holds this
+    capability may cancel jobs of this kind (see ``Job.can_cancel``).
+    """
 
     def decorator(handler: Callable[[JobContext], dict | None]):
         def run(job_id: int) -> str:
@@ -213,6 +227,8 @@ def job_task(name: str, **options):
         run.__doc__ = handler.__doc__
         task = shared_task(name=name, acks_late=True, reject_on_worker_lost=True, **options)(run)
         task.handler = handler
+        if cancel_capability:
+            CANCEL_CAPABILITIES[name] = cancel_capability
         return task
 
     return decorator

@@ -11,6 +11,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from . import roles
+
 
 class Access(models.Model):
     """Holds the site's capability permissions; it has no table.
@@ -50,6 +52,11 @@ class JobStatus(models.TextChoices):
 
 FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
+# Job kinds whose jobs everyone holding a capability may cancel, besides their starter and
+# admins (a training run may be stopped by any engineer). ``core.jobs.job_task`` fills it
+# from the ``cancel_capability`` its task declares.
+CANCEL_CAPABILITIES: dict[str, str] = {}
+
 
 class Job(models.Model):
     """A unit of background work. ``kind`` is the Celery task name that performs it."""
@@ -86,6 +93,8 @@ class Job(models.Model):
             models.Index(
                 fields=["heartbeat_at"], name="job_running_heartbeat", condition=models.Q(status="running")
             ),
+            # and queued ones whose message may never have reached the broker
+            models.Index(fields=["sent_at"], name="job_queued_sent", condition=models.Q(status="queued")),
         ]
 
     def __str__(self) -> str:
@@ -97,6 +106,16 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    def can_cancel(self, user) -> bool:
+        """The person who started the job and admins may cancel it, and for some kinds
+        everyone who holds the capability the kind names."""
+        if not (getattr(user, "is_authenticated", False) and user.is_active):
+            return False
+        if user.is_staff or (self.created_by_id is not None and self.created_by_id == user.pk):
+            return True
+        capability = CANCEL_CAPABILITIES.get(self.kind)
+        return capability is not None and roles.can(user, capability)
 
     @property
     def duration(self) -> timedelta | None:

@@ -6,9 +6,12 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from .models import AuditEvent, Job, JobStatus
@@ -50,13 +53,17 @@ def audit_record(
     )
 
 
+WAITING_FOR_WORKER = "Waiting for a worker"
+WAITING_FOR_BROKER = "Waiting for the broker: it did not answer; the job is sent again when it does"
+
+
 def job_create(
     *,
     kind: str,
     created_by=None,
     target: models.Model | None = None,
     params: dict | None = None,
-    message: str = "Waiting for a worker",
+    message: str = WAITING_FOR_WORKER,
     max_attempts: int | None = None,
 ) -> Job:
     """Create a queued job and send its message once the surrounding transaction commits.
@@ -73,20 +80,36 @@ def job_create(
         message=message,
         max_attempts=max_attempts or settings.JOB_MAX_ATTEMPTS,
     )
-    transaction.on_commit(lambda: job_send(job_id=job.pk))
+    # robust: the request's work is committed by now, so nothing here may turn it into an error
+    transaction.on_commit(lambda: job_send(job_id=job.pk), robust=True)
     return job
 
 
-def job_send(*, job_id: int, countdown: float | None = None) -> None:
-    from mlops_web.celery import app
+def job_send(*, job_id: int, countdown: float | None = None) -> bool:
+    """Publish the job's message; return whether the broker took it.
 
+    When it did not, the job says it waits for the broker and keeps ``sent_at`` empty;
+    the reaper sends it again after ``JOB_UNSENT_GRACE_SECONDS``, so a broker outage
+    delays the work and loses none.
+    """
     kind = Job.objects.values_list("kind", flat=True).get(pk=job_id)
-    app.send_task(kind, args=[job_id], countdown=countdown)
-    Job.objects.filter(pk=job_id).update(sent_at=timezone.now())
+    try:
+        current_app.send_task(kind, args=[job_id], countdown=countdown)
+    except Exception as exc:  # whatever stopped the publish, the row is the truth and the reaper retries
+        logger.warning("job message not sent", extra={"job_id": job_id, "error": str(exc)})
+        Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(sent_at=None, message=WAITING_FOR_BROKER)
+        return False
+    Job.objects.filter(pk=job_id).update(
+        sent_at=timezone.now(),
+        message=Case(When(message=WAITING_FOR_BROKER, then=Value(WAITING_FOR_WORKER)), default=F("message")),
+    )
+    return True
 
 
 def job_cancel(*, job: Job, user) -> Job:
     """Cancel a queued job at once; ask a running one to stop at its next checkpoint."""
+    if not job.can_cancel(user):
+        raise PermissionDenied("Only the person who started a job, or an admin, can cancel it.")
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.is_finished:
@@ -111,13 +134,22 @@ def jobs_for(target: models.Model):
 
 
 def jobs_reap_stale(*, now=None) -> dict:
-    """Requeue or fail jobs whose worker stopped sending heartbeats.
+    """Requeue or fail jobs whose worker stopped sending heartbeats, and send again the
+    messages of queued jobs that never reached a worker.
 
     A worker killed with SIGKILL cannot mark its job; this is what guarantees that no
     job stays "running" for ever. A job with attempts left is requeued (and its message
     re-sent); one without is failed with the reason.
     """
     now = now or timezone.now()
+    requeued, failed = _reap_stale_running(now)
+    resent = _resend_lost_messages(now)
+    if requeued or failed or resent:
+        logger.warning("reaped stale jobs", extra={"requeued": requeued, "failed": failed, "resent": resent})
+    return {"requeued": requeued, "failed": failed, "resent": resent}
+
+
+def _reap_stale_running(now) -> tuple[list[int], list[int]]:
     cutoff = now - timedelta(seconds=settings.JOB_STALE_SECONDS)
     requeued, failed = [], []
     stale_ids = list(
@@ -134,7 +166,7 @@ def jobs_reap_stale(*, now=None) -> dict:
                 job.status = JobStatus.QUEUED
                 job.message = f"{reason}; requeued"
                 job.save(update_fields=["status", "message"])
-                transaction.on_commit(lambda pk=job.pk: job_send(job_id=pk))
+                transaction.on_commit(lambda pk=job.pk: job_send(job_id=pk), robust=True)
                 requeued.append(job.pk)
             else:
                 job.status = JobStatus.CANCELLED if job.cancel_requested else JobStatus.FAILED
@@ -151,16 +183,20 @@ def jobs_reap_stale(*, now=None) -> dict:
                 after={"status": job.status},
                 note=reason,
             )
-    # A queued job whose message was lost (a broker wiped, an unacked message dropped
-    # with its worker) is sent again; the claim makes a duplicate harmless.
-    resend_before = now - timedelta(seconds=settings.JOB_RESEND_SECONDS)
-    resent = list(
-        Job.objects.filter(status=JobStatus.QUEUED, sent_at__lt=resend_before)
-        .filter(models.Q(retry_at__isnull=True) | models.Q(retry_at__lt=now))
-        .values_list("pk", flat=True)[:100]
+    return requeued, failed
+
+
+def _resend_lost_messages(now) -> list[int]:
+    """Queued jobs whose message was lost (a broker wiped, an unacked message dropped with
+    its worker) or never left (the broker was down when the job was created) are sent
+    again; the claim makes a duplicate harmless."""
+    sent_long_ago = models.Q(sent_at__lt=now - timedelta(seconds=settings.JOB_RESEND_SECONDS))
+    never_sent = models.Q(
+        sent_at__isnull=True, created_at__lt=now - timedelta(seconds=settings.JOB_UNSENT_GRACE_SECONDS)
     )
-    for job_id in resent:
-        job_send(job_id=job_id)
-    if requeued or failed or resent:
-        logger.warning("reaped stale jobs", extra={"requeued": requeued, "failed": failed, "resent": resent})
-    return {"requeued": requeued, "failed": failed, "resent": resent}
+    due = models.Q(retry_at__isnull=True) | models.Q(retry_at__lt=now)
+    candidates = list(
+        Job.objects.filter(status=JobStatus.QUEUED).filter(sent_long_ago | never_sent).filter(due)
+        .order_by("pk").values_list("pk", flat=True)[:100]
+    )
+    return [job_id for job_id in candidates if job_send(job_id=job_id)]

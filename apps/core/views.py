@@ -8,6 +8,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from kombu import Connection
 
 from . import roles
 from .models import AuditEvent, Job
@@ -37,7 +38,7 @@ def job_detail(request, pk: int):
     require_viewer(request)
     job = get_object_or_404(Job.objects.select_related("created_by"), pk=pk)
     template = "core/job_detail.html#progress" if request.htmx else "core/job_detail.html"
-    response = render(request, template, {"job": job})
+    response = render(request, template, {"job": job, "can_cancel": job.can_cancel(request.user)})
     if request.htmx and job.is_finished:
         response.status_code = HTMX_STOP_POLLING
     return response
@@ -45,13 +46,9 @@ def job_detail(request, pk: int):
 
 @require_POST
 def job_cancel_view(request, pk: int):
-    job = get_object_or_404(Job, pk=pk)
-    if not (request.user.is_staff or job.created_by_id == request.user.pk):
-        raise PermissionDenied("Only the person who started a job, or an admin, can cancel it.")
-    job_cancel(job=job, user=request.user)
+    job = job_cancel(job=get_object_or_404(Job, pk=pk), user=request.user)
     if request.htmx:
-        job.refresh_from_db()
-        return render(request, "core/job_detail.html#progress", {"job": job})
+        return render(request, "core/job_detail.html#progress", {"job": job, "can_cancel": True})
     return redirect(job)
 
 
@@ -90,8 +87,6 @@ def _database_ready() -> tuple[bool, str]:
 
 
 def _broker_ready() -> tuple[bool, str]:
-    from kombu import Connection
-
     try:
         with Connection(
             settings.CELERY_BROKER_URL,
@@ -110,13 +105,16 @@ def _broker_ready() -> tuple[bool, str]:
 def readyz(request):
     db_ok, db_detail = _database_ready()
     broker_ok, broker_detail = _broker_ready()
-    body = {
-        "status": "ok" if db_ok and broker_ok else "unavailable",
-        "database": {"ok": db_ok, "detail": db_detail},
-        "broker": {"ok": broker_ok, "detail": broker_detail},
-        "version": settings.APP_VERSION,
-    }
-    return JsonResponse(body, status=200 if db_ok and broker_ok else 503)
+    ready = db_ok and broker_ok
+    body = {"status": "ok" if ready else "unavailable"}
+    # The details are exception texts that name hosts, ports and database users.
+    if request.user.is_staff:
+        body |= {
+            "database": {"ok": db_ok, "detail": db_detail},
+            "broker": {"ok": broker_ok, "detail": broker_detail},
+            "version": settings.APP_VERSION,
+        }
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 def csrf_failure(request, reason=""):

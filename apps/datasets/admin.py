@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from apps.core.admin import EvidenceAdmin
+
 from .models import Dataset, DatasetVersion
 
 
@@ -22,7 +24,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 @admin.register(DatasetVersion)
-class DatasetVersionAdmin(admin.ModelAdmin):
+class DatasetVersionAdmin(EvidenceAdmin):
     list_display = ("__str__", "rows", "column_count", "format", "validation_status", "status", "source", "created_by", "created_at")
     list_filter = ("validation_status", "status", "source", "format")
     search_fields = ("dataset__name", "sha256", "original_filename", "note")
@@ -33,3 +35,7 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         "schema", "validation", "validation_status", "status", "error", "source", "created_by", "created_at",
         "override_reason", "overridden_by", "overridden_at",
     )
+    keep_instead = "Runs were trained on it; their lineage points here."
+
+    def is_evidence(self, obj) -> bool:
+        return obj.runs.exists()

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.utils import timezone
 
+from apps.core.admin import EvidenceAdmin
 from apps.core.services import audit_record
 
 from .models import MaturitySettings, MaturitySnapshot, PipelineChange, PipelinePolicy, PipelineStep
@@ -29,8 +31,6 @@ class PipelinePolicyAdmin(admin.ModelAdmin):
     readonly_fields = ("updated_by", "updated_at")
 
     def save_model(self, request, obj, form, change):
-        from django.utils import timezone
-
         obj.updated_by = request.user
         obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)
@@ -46,7 +46,7 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(PipelineChange)
-class PipelineChangeAdmin(admin.ModelAdmin):
+class PipelineChangeAdmin(EvidenceAdmin):
     list_display = ("__str__", "status", "created_by", "created_at")
     list_filter = ("status", "model")
     inlines = [StepInline]

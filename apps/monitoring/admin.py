@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from apps.core.admin import EvidenceAdmin
+
 from .models import Alert, DriftReport, MonitorPolicy, Retraining
 
 
@@ -12,7 +14,7 @@ class MonitorPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(DriftReport)
-class DriftReportAdmin(admin.ModelAdmin):
+class DriftReportAdmin(EvidenceAdmin):
     list_display = ("policy", "window_end", "rows", "status", "drift_share")
     list_filter = ("status",)
     list_select_related = ("policy__model", "policy__environment")
@@ -21,7 +23,7 @@ class DriftReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(EvidenceAdmin):
     list_display = ("__str__", "kind", "status", "opened_at", "resolved_at")
     list_filter = ("status", "kind")
     list_select_related = ("policy__model", "policy__environment")
@@ -29,7 +31,7 @@ class AlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(Retraining)
-class RetrainingAdmin(admin.ModelAdmin):
+class RetrainingAdmin(EvidenceAdmin):
     list_display = ("__str__", "trigger", "status", "run", "model_version", "promotion", "created_at")
     list_filter = ("status", "trigger")
     readonly_fields = [f.name for f in Retraining._meta.fields]

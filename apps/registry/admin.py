@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from apps.core.admin import EvidenceAdmin
+
 from .models import ModelVersion, PromotionRequest, RegisteredModel, StageTransition
 
 
@@ -18,17 +20,18 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(EvidenceAdmin):
     list_display = ("__str__", "stage", "run", "created_by", "created_at")
     list_filter = ("stage", "model")
     search_fields = ("model__name", "artifact_sha256")
     list_select_related = ("model", "run__experiment", "created_by")
     readonly_fields = ("model", "version", "run", "artifact_name", "artifact_sha256", "signature", "metrics",
                        "classes", "stage", "created_by", "created_at", "stage_changed_at")
+    keep_instead = "A version leaves service when another replaces it; a replaced production version is archived."
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(admin.ModelAdmin):
+class PromotionRequestAdmin(EvidenceAdmin):
     list_display = ("__str__", "target_stage", "status", "requested_by", "on_behalf_of", "decided_by", "created_at")
     list_filter = ("status", "target_stage")
     list_select_related = ("model_version__model", "requested_by", "on_behalf_of", "decided_by")
@@ -39,7 +42,7 @@ class PromotionRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(StageTransition)
-class StageTransitionAdmin(admin.ModelAdmin):
+class StageTransitionAdmin(EvidenceAdmin):
     list_display = ("model_version", "from_stage", "to_stage", "actor", "created_at")
     list_filter = ("to_stage",)
     list_select_related = ("model_version__model", "actor")

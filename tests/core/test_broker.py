@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sqlite3
 import time
 
 from kombu import Connection, Exchange, Queue
@@ -60,8 +61,6 @@ def test_three_producers_and_two_fast_polling_consumers_lose_and_duplicate_nothi
 
 
 def test_a_consumed_message_leaves_no_row_behind(tmp_path):
-    import sqlite3
-
     url = f"sqlite:///{tmp_path / 'b.sqlite3'}"
     produce(url, 0, 5)
     with Connection(url) as conn, conn.SimpleQueue(QUEUE) as queue:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
 
+from apps.core.api_errors import Conflict
+from apps.core.models import Job
 from apps.datasets.models import Dataset
-from tests.factories import make_experiment, make_version, mixed_frame
+from apps.datasets.services import dataset_version_create
+from apps.registry.services import model_version_register, promotion_approve, promotion_request
+from tests.factories import csv_file, make_experiment, make_version, mixed_frame, trained_run
 
 
 @pytest.fixture(autouse=True)
@@ -32,9 +37,6 @@ def test_an_unknown_algorithm_on_the_experiment_page_falls_back_to_the_first(vie
 
 
 def test_an_impossible_date_is_a_clear_400_not_a_crash(engineer, analyst, client_for, experiment):
-    from apps.registry.services import model_version_register
-    from tests.factories import trained_run
-
     version = model_version_register(user=engineer, run=trained_run(engineer, experiment), model_name="dated")
     api = client_for(analyst).get(f"/api/v1/models/{version.model_id}/production-at/?at=2024-02-30")
     assert api.status_code == 400 and "at" in api.json()["error"]["fields"]
@@ -49,11 +51,6 @@ def test_non_numeric_ids_in_the_deploy_form_are_refused_with_a_message(analyst, 
 
 
 def test_model_names_must_fit_in_the_prediction_url(engineer, experiment):
-    from django.core.exceptions import ValidationError
-
-    from apps.registry.services import model_version_register
-    from tests.factories import trained_run
-
     with pytest.raises(ValidationError, match="prediction URL"):
         model_version_register(user=engineer, run=trained_run(engineer, experiment), model_name="churn/v2")
 
@@ -65,11 +62,6 @@ def test_a_viewer_cannot_run_drift_checks_or_send_feedback(viewer, client_for):
 
 
 def test_a_promotion_whose_gates_job_failed_can_be_requested_again(engineer, analyst, experiment):
-    from apps.core.api_errors import Conflict
-    from apps.core.models import Job
-    from apps.registry.services import model_version_register, promotion_approve, promotion_request
-    from tests.factories import trained_run
-
     version = model_version_register(user=engineer, run=trained_run(engineer, experiment), model_name="gated")
     first = promotion_request(user=engineer, version=version, target_stage="staging", reason="first try")
     Job.objects.filter(pk=first.job_id).update(status="failed", error="dataset file missing")
@@ -85,10 +77,6 @@ def test_a_promotion_whose_gates_job_failed_can_be_requested_again(engineer, ana
 def test_a_cancelled_profiling_job_marks_the_version_failed_and_the_same_bytes_profile_again(
     engineer, viewer, client_for
 ):
-    from apps.core.models import Job
-    from apps.datasets.services import dataset_version_create
-    from tests.factories import csv_file
-
     d = Dataset.objects.create(name="cancelled-profile", owner=engineer)
     path = csv_file(mixed_frame(40))
     version, _ = dataset_version_create(user=engineer, dataset=d, path=path, original_filename="a.csv")

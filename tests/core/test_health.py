@@ -1,4 +1,5 @@
 import json
+import urllib.request
 
 from django.test import Client, override_settings
 
@@ -9,19 +10,29 @@ def test_healthz_answers_without_login(db):
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_is_200_when_database_and_broker_answer(db):
+def test_readyz_is_200_when_database_and_broker_answer(db, admin_user, client_for):
     response = Client().get("/readyz")
     assert response.status_code == 200, response.content
-    body = response.json()
+    assert response.json() == {"status": "ok"}
+    body = client_for(admin_user).get("/readyz").json()
     assert body["database"]["ok"] and body["broker"]["ok"]
 
 
 @override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0", CELERY_BROKER_TRANSPORT_OPTIONS={})
-def test_readyz_is_503_when_the_broker_is_unreachable(db):
+def test_readyz_tells_an_anonymous_caller_only_the_status_when_the_broker_is_unreachable(db):
     response = Client().get("/readyz")
     assert response.status_code == 503
-    body = json.loads(response.content)
+    assert json.loads(response.content) == {"status": "unavailable"}
+    assert b"127.0.0.1" not in response.content and b"Error" not in response.content
+
+
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0", CELERY_BROKER_TRANSPORT_OPTIONS={})
+def test_readyz_tells_staff_which_component_failed_and_why(db, admin_user, viewer, client_for):
+    body = client_for(admin_user).get("/readyz").json()
+    assert body["status"] == "unavailable"
     assert body["broker"]["ok"] is False and body["database"]["ok"] is True
+    assert "Connection refused" in body["broker"]["detail"]
+    assert client_for(viewer).get("/readyz").json() == {"status": "unavailable"}
 
 
 @override_settings(DEBUG=False)
@@ -49,8 +60,6 @@ def test_anonymous_pages_redirect_to_login(db):
 
 
 def test_static_assets_are_served_locally(db, viewer, live_server):
-    import urllib.request
-
     for asset in ("/static/vendor/htmx/htmx.min.js", "/static/css/app.css"):
         with urllib.request.urlopen(live_server.url + asset) as response:
             assert response.status == 200

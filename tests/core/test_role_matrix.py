@@ -8,7 +8,9 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from apps.accounts.services import api_token_create
 from apps.core.models import Job
+from tests import role_matrix_objects
 from tests.conftest import make_user
 from tests.role_matrix import ROLES, ROWS
 
@@ -50,16 +52,12 @@ def users(db):
 
 @pytest.fixture
 def objects(users):
-    from apps.accounts.services import api_token_create
-
     engineer = users["ml_engineer"]
     token, _ = api_token_create(user=engineer, name="engineer token")
     objs = {
         "job": Job.objects.create(kind="core.selfcheck", created_by=engineer),
         "token": token,
     }
-    from tests import role_matrix_objects
-
     objs.update(role_matrix_objects.build(users))
     return objs
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from apps.core.models import Job
 from tests.conftest import login
 
 pytestmark = pytest.mark.browser
@@ -34,8 +35,6 @@ def test_a_wrong_password_is_refused_with_a_message(page, viewer):
 
 
 def test_a_job_page_polls_its_progress_until_the_job_ends(page, viewer):
-    from apps.core.models import Job
-
     job = Job.objects.create(kind="core.selfcheck", status="running", progress=30, message="Step 3")
     login(page, "viewer")
     page.goto(f"/jobs/{job.pk}/")
@@ -45,3 +44,23 @@ def test_a_job_page_polls_its_progress_until_the_job_ends(page, viewer):
     assert page.get_by_test_id("job-percent").inner_text() == "100%"
     # polling stopped: the fragment no longer carries hx-trigger
     assert page.locator("#job-progress").get_attribute("hx-trigger") is None
+
+
+def submit(page, username: str, password: str):
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def test_too_many_wrong_passwords_lock_the_login_and_say_for_how_long(page, viewer, settings):
+    settings.LOGIN_FAILURE_LIMIT = 2
+    submit(page, "viewer", "wrong")
+    submit(page, "viewer", "wrong again")
+    assert page.get_by_test_id("locked-out").inner_text() == (
+        "Too many failed sign-ins for this account from your address; try again in 15 minutes."
+    )
+    submit(page, "viewer", "pw-for-tests-1")
+    assert page.get_by_test_id("locked-out").is_visible()
+    page.goto("/jobs/")
+    assert "/accounts/login/" in page.url

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from mlops_web.celery import app as celery_app
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Short heartbeats so that a killed worker is noticed within seconds in the tests.
@@ -19,6 +21,7 @@ WORKER_ENV = {
     "JOB_STALE_SECONDS": "4",
     "JOB_REAPER_INTERVAL_SECONDS": "1",
     "JOB_RETRY_DELAYS": "1,1,1",
+    "JOB_UNSENT_GRACE_SECONDS": "1",
     "MONITOR_SCHEDULER_INTERVAL_SECONDS": "1",
 }
 
@@ -32,9 +35,10 @@ def worker_database_url() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, *, log_dir: Path, beat: bool = False):
+    def __init__(self, *, log_dir: Path, beat: bool = False, env: dict | None = None):
         self.log_dir = log_dir
         self.beat = beat
+        self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
         self.starts = 0
 
@@ -44,6 +48,7 @@ class WorkerProcess:
         env.update(WORKER_ENV)
         env["DATABASE_URL"] = worker_database_url()
         env["DATABASE_CONN_MAX_AGE"] = "0"
+        env.update(self.extra_env)
         return env
 
     @property
@@ -96,6 +101,4 @@ class WorkerProcess:
                 self.proc.wait(timeout=10)
 
     def purge(self) -> None:
-        from mlops_web.celery import app
-
-        app.control.purge()
+        celery_app.control.purge()
