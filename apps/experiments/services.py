@@ -157,15 +157,13 @@ def run_launch(
     random_state: int = 0,
     source: str = RunSource.MANUAL,
     rerun_of: Run | None = None,
-    check_permission: bool = True,
 ) -> Run:
     """Validate everything that can be checked without the data, then queue the job.
 
     A bad algorithm, hyperparameter, grid, target or dataset version is a
     ValidationError/SpecError naming the field, raised before any row is written.
     """
-    if check_permission:
-        roles.require(user, "launch_training")
+    roles.require(user, "launch_training")
     version = dataset_version or _latest_version(experiment.dataset)
     if version is None:
         raise ValidationError({"dataset_version": "The experiment's dataset has no version yet."})
@@ -186,8 +184,10 @@ def run_launch(
             f"{entry.name} is a {entry.task_type} algorithm but {experiment.name!r} is {experiment.task_type}.",
             field="algorithm",
         )
-    cleaned = clean_params(algorithm, params or {})
-    candidates = expand_grid(grid, algorithm) if grid else []
+    limits = settings.TRAINING_PARAM_LIMITS
+    cleaned = clean_params(algorithm, params or {}, limits=limits)
+    candidates = (expand_grid(grid, algorithm, limits=limits, max_candidates=settings.TRAINING_MAX_GRID_CANDIDATES)
+                  if grid else [])
     spec = TrainingSpec(
         task_type=experiment.task_type,
         target=experiment.target,
