@@ -153,6 +153,7 @@ INSTALLED_APPS = [
     "apps.deployments",
     "apps.monitoring",
     "apps.maturity",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from apps.core.demo_password import demo_password
+
 
 class Command(BaseCommand):
     help = "Start gunicorn, a Celery worker and Celery beat; stop them all on Ctrl-C or if one dies."
@@ -84,8 +86,6 @@ class Command(BaseCommand):
             processes["demo-seed"] = subprocess.Popen(
                 [sys.executable, "manage.py", "seed_demo"], start_new_session=True
             )
-        from .seed_demo import demo_password
-
         self.stdout.write(self.style.SUCCESS(f"MLOps dashboard at http://{host}:{port}/  (Ctrl-C stops it)"))
         self.stdout.write(
             "demo users: viewer, engineer, analyst, analyst2, admin; password: "
