@@ -19,7 +19,7 @@ from apps.core import roles
 from apps.core.jobs import JobCancelled, JobContext
 from apps.core.models import Job
 from apps.core.services import audit_record, job_cancel, job_create
-from apps.datasets.models import Dataset, DatasetVersion
+from apps.datasets.models import Dataset, DatasetVersion, VersionStatus
 from apps.datasets.services import load_version_frame
 from apps.ml import metrics as ml_metrics
 from apps.ml.catalog import clean_params, expand_grid, get_algorithm
@@ -38,6 +38,8 @@ REGRESSION_MIN_DISTINCT = 20
 
 def _target_problem(version: DatasetVersion, target: str, task_type: str | None) -> str | None:
     """Why ``target`` cannot be learnt from ``version``, judged from its stored profile."""
+    if not version.was_read:
+        return f"{version} is still being read ({version.status}); wait for its profile, then choose the target."
     column = version.column(target)
     if column is None:
         return f"The target {target!r} is not a column of {version} (columns: {', '.join(version.column_names)})."
@@ -54,7 +56,8 @@ def _target_problem(version: DatasetVersion, target: str, task_type: str | None)
 
 
 def _latest_version(dataset: Dataset) -> DatasetVersion | None:
-    return DatasetVersion.objects.filter(dataset_id=dataset.pk).order_by("-number").first()
+    versions = DatasetVersion.objects.filter(dataset_id=dataset.pk).exclude(status=VersionStatus.REJECTED)
+    return versions.order_by("-number").first()
 
 
 def infer_task_type(version: DatasetVersion, target: str) -> str:

@@ -236,3 +236,32 @@ def test_a_retraining_launch_as_the_automation_account_needs_no_bypass(engineer,
 
     run = run_launch(user=system_user(), experiment=experiment, algorithm="logistic_regression")
     assert run.job.status == "queued" and run.created_by.username == "mlops-system"
+
+
+def test_an_experiment_waits_for_its_data_to_be_read(engineer, client_for):
+    d = Dataset.objects.create(name="unread", owner=engineer)
+    make_version(d, mixed_frame(60), engineer, profile=False)
+    response = create(client_for(engineer), name="early", dataset=d.pk, target="target")
+    assert response.status_code == 400
+    assert "is still being read" in response.json()["error"]["fields"]["target"]
+
+
+def test_a_refused_newest_version_leaves_experiments_on_the_last_good_one(
+    engineer, client_for, dataset, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.core.jobs import JobFailed
+    from apps.datasets.models import DatasetVersion
+    from apps.datasets.services import dataset_version_profile
+
+    ragged = b"x1,x2,color,target\n1,2,red,yes\n3,4\n"  # the header passes; the worker finds line 3
+    response = client_for(engineer).post(f"/api/v1/datasets/{dataset.pk}/versions/",
+                                         {"file": SimpleUploadedFile("v2.csv", ragged)})
+    refused = DatasetVersion.objects.get(pk=response.json()["id"])
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(JobFailed):
+        dataset_version_profile(version=refused)
+    response = create(client_for(engineer), name="after-refusal", dataset=dataset.pk, target="target")
+    assert response.status_code == 201, response.content
+    response = launch(client_for(engineer), Experiment.objects.get(name="after-refusal"), algorithm="logistic_regression")
+    assert response.status_code == 202 and response.json()["dataset_version"] != refused.pk
