@@ -19,7 +19,7 @@ class DatasetForm(forms.Form):
 
 class VersionUploadForm(forms.Form):
     # not required here: the service names a missing file in the same words for the page and the API
-    file = forms.FileField(required=False)
+    file = forms.FileField(required=False, allow_empty_file=True)
     note = forms.CharField(required=False, max_length=500)
 
 
