@@ -8,6 +8,7 @@ SQLite Celery transport in ``apps.core.broker``. Production sets ``DATABASE_URL`
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -154,6 +155,7 @@ INSTALLED_APPS = [
     "apps.deployments",
     "apps.monitoring",
     "apps.maturity",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -244,6 +246,22 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 # the addresses that take one file (and bodies up to DATASET_MAX_UPLOAD_BYTES + 1 MiB)
 UPLOAD_URL_NAMES = ["datasets:upload", "api:dataset_version_upload", "deployments:batch_upload"]
+# What a table may decode to, judged from a Parquet footer before reading and counted while a
+# CSV streams: a 2 MB compressed file can hold 100M rows. The worker holds the whole table.
+DATASET_MAX_ROWS = env_int("DATASET_MAX_ROWS", 5_000_000, minimum=1)
+DATASET_MAX_CELLS = env_int("DATASET_MAX_CELLS", 100_000_000, minimum=1)
+DATASET_MAX_COLUMNS = env_int("DATASET_MAX_COLUMNS", 2000, minimum=1)
+
+# Upper bounds on the hyperparameters whose cost grows with their value (one launch must not
+# hold a worker for days); checked where the catalog validates parameters.
+TRAINING_PARAM_LIMITS = {
+    "n_estimators": env_int("TRAINING_MAX_N_ESTIMATORS", 1000, minimum=1),
+    "max_iter": env_int("TRAINING_MAX_ITER", 10_000, minimum=1),
+    "max_depth": env_int("TRAINING_MAX_DEPTH", 100, minimum=1),
+    "max_leaf_nodes": env_int("TRAINING_MAX_LEAF_NODES", 10_000, minimum=2),
+    "n_neighbors": env_int("TRAINING_MAX_NEIGHBORS", 1000, minimum=1),
+}
+TRAINING_MAX_GRID_CANDIDATES = env_int("TRAINING_MAX_GRID_CANDIDATES", 50, minimum=1)
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -344,6 +362,18 @@ JOB_UNSENT_GRACE_SECONDS = env_float("JOB_UNSENT_GRACE_SECONDS", 30.0, minimum=0
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 JOB_RETRY_DELAYS = [int(x) for x in env_list("JOB_RETRY_DELAYS", ["5", "30", "120"]) if x.isdigit()] or [5]
 JOB_REAPER_INTERVAL_SECONDS = env_float("JOB_REAPER_INTERVAL_SECONDS", 30.0, minimum=0.5)
+
+# Alert webhooks: https only, to public addresses only, unless an admin widens it (tests do,
+# to reach a local server). Networks are CIDRs, e.g. "127.0.0.0/8,10.1.2.0/24".
+WEBHOOK_ALLOW_HTTP = env_bool("WEBHOOK_ALLOW_HTTP", False)
+WEBHOOK_ALLOWED_NETWORKS = env_list("WEBHOOK_ALLOWED_NETWORKS", [])
+for _network in WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network such as 10.0.0.0/8") from None
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0, minimum=0.1)
+WEBHOOK_MAX_RESPONSE_BYTES = env_int("WEBHOOK_MAX_RESPONSE_BYTES", 64 * 1024, minimum=0)
 
 MONITOR_SCHEDULER_INTERVAL_SECONDS = env_float("MONITOR_SCHEDULER_INTERVAL_SECONDS", 60.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {

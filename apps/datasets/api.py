@@ -11,7 +11,7 @@ from apps.core.models import Job
 
 from .models import Dataset, DatasetVersion, VersionSource
 from .selectors import dataset_list
-from .services import dataset_create, dataset_version_upload
+from .services import UploadTooLarge, dataset_create, dataset_version_upload
 
 
 def version_summary(v: DatasetVersion) -> dict:
@@ -24,6 +24,7 @@ def version_summary(v: DatasetVersion) -> dict:
         "rows": v.rows,
         "column_count": v.column_count,
         "status": v.status,
+        "error": v.error,
         "validation_status": v.validation_status,
         "usable_for_training": v.usable_for_training,
         "source": v.source,
@@ -56,7 +57,6 @@ class DatasetIn(serializers.Serializer):
 
 
 class DatasetListApi(APIView):
-    required_capabilities = {"POST": "upload_dataset"}
     @extend_schema(summary="List datasets", parameters=[])
     def get(self, request):
         datasets = dataset_list(query=request.query_params.get("q", ""), sort=request.query_params.get("sort", "name"))
@@ -79,6 +79,8 @@ class DatasetDetailApi(APIView):
 
 
 class DatasetVersionUploadApi(APIView):
+    # checked before DRF parses the body, so a refused caller's file never reaches disk
+    # (the service checks the same capability for every other caller)
     required_capabilities = {"POST": "upload_dataset"}
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
@@ -91,19 +93,20 @@ class DatasetVersionUploadApi(APIView):
     def post(self, request, pk: int):
         dataset = get_object_or_404(Dataset, pk=pk)
         uploaded = request.FILES.get("file")  # parses the body; our upload handler may stop it
-        error = getattr(request._request, "upload_error", None)
-        if error:
+        try:
+            version, created = dataset_version_upload(
+                user=request.user,
+                dataset=dataset,
+                uploaded=uploaded,
+                note=str(request.data.get("note", ""))[:500],
+                source=VersionSource.API,
+                upload_error=getattr(request._request, "upload_error", None),
+            )
+        except UploadTooLarge as exc:
             return Response(
-                {"error": {"code": "too_large", "message": error, "fields": {"file": error}}},
+                {"error": {"code": "too_large", "message": exc.message, "fields": {"file": exc.message}}},
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        version, created = dataset_version_upload(
-            user=request.user,
-            dataset=dataset,
-            uploaded=uploaded,
-            note=request.data.get("note", ""),
-            source=VersionSource.API,
-        )
         job = Job.objects.filter(target_id=version.pk, kind="datasets.profile").order_by("-id").first()
         body = version_summary(version) | {"job": job.as_dict() if job else None, "created": created}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

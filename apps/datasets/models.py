@@ -20,6 +20,8 @@ class VersionStatus(models.TextChoices):
     PROCESSING = "processing", "Processing"
     READY = "ready", "Ready"
     FAILED = "failed", "Profiling failed"
+    # the full read found the file unusable: its reason is kept, its bytes are not
+    REJECTED = "rejected", "File refused"
 
 
 class VersionSource(models.TextChoices):
@@ -106,6 +108,11 @@ class DatasetVersion(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("datasets:version", args=[self.pk])
+
+    @property
+    def was_read(self) -> bool:
+        """The worker has read the whole file once (the schema comes from that read)."""
+        return bool(self.schema)
 
     @property
     def short_hash(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from apps.ml.drift import compare_references
 from apps.ml.validate import schema_diff
@@ -22,8 +22,6 @@ SORTS = {
 
 
 def dataset_list(*, query: str = "", sort: str = "-updated") -> QuerySet[Dataset]:
-    from django.db.models import Count
-
     datasets = Dataset.objects.select_related("owner", "latest_version").annotate(version_count=Count("versions"))
     datasets = datasets.defer(
         "latest_version__schema", "latest_version__profile", "latest_version__reference",

@@ -25,15 +25,15 @@ from apps.core.jobs import JobFailed
 from apps.core.models import Job
 from apps.core.services import audit_record, job_create
 from apps.ml.errors import DataFileError
-from apps.ml.io import file_sha256, read_table, sniff_format
-from apps.ml.profile import ROLES, infer_schema
+from apps.ml.io import file_sha256, inspect_table, read_table
+from apps.ml.profile import ROLES, infer_schema, profile_table
+from apps.ml.validate import validate_table
 
 from .models import Dataset, DatasetVersion, ValidationStatus, VersionSource, VersionStatus
 
 logger = logging.getLogger(__name__)
 
 PROFILE_JOB = "datasets.profile"
-MAX_COLUMNS = 2000
 
 
 def _clean_tags(tags) -> list[str]:
@@ -66,6 +66,24 @@ def dataset_create(*, user, name: str, description: str = "", tags=None, default
     return dataset
 
 
+def may_upload(user) -> bool:
+    return roles.can(user, "upload_dataset")
+
+
+class UploadTooLarge(Exception):
+    """The upload handler stopped a file at the size limit; nothing was stored."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def table_limits() -> dict[str, int]:
+    """The site's caps on a table's shape, as ``apps.ml.io`` takes them."""
+    return {"max_columns": settings.DATASET_MAX_COLUMNS, "max_rows": settings.DATASET_MAX_ROWS,
+            "max_cells": settings.DATASET_MAX_CELLS}
+
+
 def dataset_version_create(
     *,
     user,
@@ -75,31 +93,23 @@ def dataset_version_create(
     sha256: str | None = None,
     note: str = "",
     source: str = VersionSource.UPLOAD,
-    check_permission: bool = True,
 ) -> tuple[DatasetVersion, bool]:
-    """Store a file as a new version of ``dataset`` and start its profiling job.
+    """Store a file as a new version of ``dataset`` and queue the job that reads and profiles it.
 
-    The file is read and checked before anything is stored, so a bad file leaves no row
-    and no file. The same bytes again return the existing version (``created`` False).
+    Only the cheap checks run here (format, header or Parquet footer, the shape a footer
+    declares), so a bad or oversized file leaves no row and no file and the caller learns
+    at once; the full read runs in the worker (``dataset_version_profile``). The same bytes
+    again return the existing version (``created`` False); if that one failed or was
+    refused, it is read again.
     """
-    if check_permission:
-        roles.require(user, "upload_dataset")
+    roles.require(user, "upload_dataset")
     sha256 = sha256 or file_sha256(path)
     existing = DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()
-    if existing is not None:
-        if existing.status == VersionStatus.FAILED:
-            # the same bytes again after a failed profile: profile them again instead of a dead end
-            with transaction.atomic():
-                DatasetVersion.objects.filter(pk=existing.pk).update(status=VersionStatus.PROCESSING, error="")
-                job_create(kind=PROFILE_JOB, created_by=user, target=existing, message="Waiting to profile again")
-            existing.refresh_from_db()
+    if existing is not None and existing.status not in (VersionStatus.FAILED, VersionStatus.REJECTED):
         return existing, False
-    size = os.path.getsize(path)
-    fmt = sniff_format(path, original_filename)
-    frame = read_table(path, fmt, max_columns=MAX_COLUMNS, filename=original_filename)
-    schema = infer_schema(frame)
-    rows, columns = len(frame), len(frame.columns)
-    del frame
+    facts = inspect_table(path, original_filename, **table_limits())
+    if existing is not None:
+        return _read_again(existing, user=user, path=path), False
     stored_name = None
     try:
         with transaction.atomic():
@@ -107,19 +117,17 @@ def dataset_version_create(
             if (again := DatasetVersion.objects.filter(dataset=dataset, sha256=sha256).first()) is not None:
                 return again, False
             number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-            with open(path, "rb") as fh:
-                stored_name = default_storage.save(f"datasets/{dataset.pk}/v{number}-{sha256[:16]}.{fmt}", File(fh))
+            stored_name = _store(path, f"datasets/{dataset.pk}/v{number}-{sha256[:16]}.{facts.format}")
             version = DatasetVersion.objects.create(
                 dataset=dataset,
                 number=number,
                 file=stored_name,
                 original_filename=os.path.basename(original_filename)[:255],
                 sha256=sha256,
-                size_bytes=size,
-                format=fmt,
-                rows=rows,
-                column_count=columns,
-                schema=schema,
+                size_bytes=os.path.getsize(path),
+                format=facts.format,
+                rows=facts.rows,
+                column_count=len(facts.columns),
                 note=(note or "").strip()[:500],
                 source=source,
                 created_by=user if getattr(user, "is_authenticated", False) else None,
@@ -129,9 +137,9 @@ def dataset_version_create(
                 actor=user,
                 action="dataset_version.create",
                 obj=version,
-                after={"sha256": sha256, "rows": rows, "columns": columns, "source": source},
+                after={"sha256": sha256, "rows": facts.rows, "columns": len(facts.columns), "source": source},
             )
-            job_create(kind=PROFILE_JOB, created_by=user, target=version, message="Waiting to profile")
+            job_create(kind=PROFILE_JOB, created_by=user, target=version, message="Waiting to read and profile")
     except BaseException:
         if stored_name:
             default_storage.delete(stored_name)
@@ -139,27 +147,55 @@ def dataset_version_create(
     return version, True
 
 
-def dataset_version_upload(*, user, dataset: Dataset, uploaded, note: str = "", source=VersionSource.UPLOAD):
-    """Create a version from a Django UploadedFile (streamed to a temporary file by our handler)."""
+def _store(path: str, name: str) -> str:
+    with open(path, "rb") as fh:
+        return default_storage.save(name, File(fh))
+
+
+def _read_again(version: DatasetVersion, *, user, path: str) -> DatasetVersion:
+    """The same bytes again after a failed profile or a refused file: read them again, not a dead end."""
+    stored_name = None
+    try:
+        with transaction.atomic():
+            version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+            if not version.file:  # a refused file's bytes were not kept
+                stored_name = _store(path, f"datasets/{version.dataset_id}/v{version.number}-{version.sha256[:16]}"
+                                           f".{version.format}")
+                version.file = stored_name
+            version.status, version.error = VersionStatus.PROCESSING, ""
+            version.save(update_fields=["file", "status", "error"])
+            audit_record(actor=user, action="dataset_version.read_again", obj=version)
+            job_create(kind=PROFILE_JOB, created_by=user, target=version, message="Waiting to read and profile again")
+    except BaseException:
+        if stored_name:
+            default_storage.delete(stored_name)
+        raise
+    return version
+
+
+def dataset_version_upload(*, user, dataset: Dataset, uploaded, note: str = "", source=VersionSource.UPLOAD,
+                           upload_error: str | None = None) -> tuple[DatasetVersion, bool]:
+    """Create a version from a Django UploadedFile (streamed to a temporary file by our handler).
+
+    ``upload_error`` is what the upload handler said when it stopped the file at the size limit.
+    """
     roles.require(user, "upload_dataset")
+    if upload_error:
+        raise UploadTooLarge(upload_error)
     if uploaded is None:
         raise ValidationError({"file": "Choose a CSV or Parquet file to upload."})
-    path = uploaded.temporary_file_path() if hasattr(uploaded, "temporary_file_path") else None
-    if path is None:
-        with tempfile.NamedTemporaryFile(delete=False, suffix=".upload") as tmp:
+    if not hasattr(uploaded, "temporary_file_path"):  # another upload handler kept it in memory
+        with tempfile.NamedTemporaryFile(suffix=".upload") as tmp:
             for chunk in uploaded.chunks():
                 tmp.write(chunk)
-            path = tmp.name
-        try:
+            tmp.flush()
             return dataset_version_create(
-                user=user, dataset=dataset, path=path, original_filename=uploaded.name, note=note, source=source
+                user=user, dataset=dataset, path=tmp.name, original_filename=uploaded.name, note=note, source=source
             )
-        finally:
-            os.unlink(path)
     return dataset_version_create(
         user=user,
         dataset=dataset,
-        path=path,
+        path=uploaded.temporary_file_path(),
         original_filename=uploaded.name,
         sha256=getattr(uploaded, "sha256", None),
         note=note,
@@ -170,6 +206,8 @@ def dataset_version_upload(*, user, dataset: Dataset, uploaded, note: str = "", 
 @contextlib.contextmanager
 def version_local_path(version: DatasetVersion) -> Iterator[str]:
     """A local path to the version's file, its sha256 checked against the recorded one."""
+    if not version.file:
+        raise JobFailed(f"{version} was refused and its file was not kept: {version.error}")
     try:
         local = default_storage.path(version.file.name)
         cleanup = None
@@ -198,7 +236,7 @@ def version_local_path(version: DatasetVersion) -> Iterator[str]:
 
 def load_version_frame(version: DatasetVersion):
     with version_local_path(version) as path:
-        return read_table(path, version.format, max_columns=MAX_COLUMNS, filename=version.original_filename)
+        return read_table(path, version.format, filename=version.original_filename, **table_limits())
 
 
 def previous_ready_version(version: DatasetVersion) -> DatasetVersion | None:
@@ -211,10 +249,11 @@ def previous_ready_version(version: DatasetVersion) -> DatasetVersion | None:
 
 
 def dataset_version_profile(*, version: DatasetVersion, progress=None) -> dict:
-    """Profile and validate a version (the body of the profiling job)."""
-    from apps.ml.profile import profile_table
-    from apps.ml.validate import validate_table
+    """Read, profile and validate a version (the body of the profiling job).
 
+    The first read of an upload also infers its schema. A file that fails that read is
+    refused (``dataset_version_reject``): the version keeps the reason, the bytes go.
+    """
     def report(percent, message):
         if progress:
             progress(percent, message)
@@ -223,7 +262,13 @@ def dataset_version_profile(*, version: DatasetVersion, progress=None) -> dict:
     try:
         frame = load_version_frame(version)
     except DataFileError as exc:
+        if not version.was_read:
+            dataset_version_reject(version=version, reason=exc.message)
         raise JobFailed(exc.message) from None
+    if not version.was_read:
+        version.schema = infer_schema(frame)
+        version.rows, version.column_count = len(frame), len(frame.columns)
+        version.save(update_fields=["schema", "rows", "column_count"])
     report(10, "Profiling columns")
     profile = profile_table(frame, version.schema, progress=lambda p, m: report(10 + p * 0.75, m))
     reference = {
@@ -258,7 +303,25 @@ def dataset_version_profile(*, version: DatasetVersion, progress=None) -> dict:
 
 
 def dataset_version_mark_failed(*, version_id: int, error: str) -> None:
-    DatasetVersion.objects.filter(pk=version_id).update(status=VersionStatus.FAILED, error=error[:2000])
+    """A profiling job that ended without success says so (a refused file stays refused)."""
+    DatasetVersion.objects.filter(pk=version_id, status=VersionStatus.PROCESSING).update(
+        status=VersionStatus.FAILED, error=error[:2000])
+
+
+def dataset_version_reject(*, version: DatasetVersion, reason: str) -> None:
+    """Refuse a version whose file cannot be read as a table: keep the row and the reason,
+    delete the bytes (nothing can use them), and stop pointing the dataset at it."""
+    with transaction.atomic():
+        version = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        stored_name = version.file.name
+        version.status, version.error, version.file = VersionStatus.REJECTED, reason[:2000], ""
+        version.save(update_fields=["status", "error", "file"])
+        newest_other = (DatasetVersion.objects.filter(dataset_id=version.dataset_id)
+                        .exclude(pk=version.pk).exclude(status=VersionStatus.REJECTED).order_by("-number").first())
+        Dataset.objects.filter(pk=version.dataset_id, latest_version=version).update(latest_version=newest_other)
+        audit_record(actor=None, action="dataset_version.rejected", obj=version, note=reason[:500])
+        if stored_name:
+            transaction.on_commit(lambda: default_storage.delete(stored_name))
 
 
 def dataset_version_set_role(*, user, version: DatasetVersion, column: str, role: str) -> Job:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,14 +16,17 @@ from apps.ml.errors import DataFileError
 from apps.ml.profile import ROLES
 
 from . import charts, selectors
+from .forms import ColumnRoleForm, DatasetForm, OverrideForm, VersionUploadForm
 from .models import Dataset, DatasetVersion, VersionStatus
 from .services import (
+    UploadTooLarge,
     dataset_create,
     dataset_version_mark_failed,
     dataset_version_override,
     dataset_version_set_role,
     dataset_version_upload,
     max_upload_bytes,
+    may_upload,
     version_local_path,
 )
 
@@ -32,25 +35,25 @@ def dataset_list(request):
     require_viewer(request)
     query, sort = request.GET.get("q", ""), request.GET.get("sort", "-updated")
     page = Paginator(selectors.dataset_list(query=query, sort=sort), 50).get_page(request.GET.get("page"))
-    context = {"page": page, "q": query, "sort": sort, "can_upload": roles.can(request.user, "upload_dataset")}
+    context = {"page": page, "q": query, "sort": sort, "can_upload": may_upload(request.user)}
     template = "datasets/list.html#rows" if request.htmx and request.htmx.target == "dataset-rows" else "datasets/list.html"
     return render(request, template, context)
 
 
 def dataset_new(request):
-    roles.require(request.user, "upload_dataset")
-    form = {"name": "", "description": "", "tags": "", "default_target": ""}
-    errors = {}
-    if request.method == "POST":
-        form = {k: request.POST.get(k, "") for k in form}
+    form = DatasetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
         try:
-            dataset = dataset_create(user=request.user, **form)
+            dataset = dataset_create(user=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            errors = error_messages(exc)
+            for field, errors in error_messages(exc).items():
+                form.add_error(field if field in form.fields else None, errors)
         else:
             messages.success(request, f"Dataset {dataset.name!r} created; upload its first version.")
             return redirect(dataset)
-    return render(request, "datasets/new.html", {"form": form, "errors": errors}, status=400 if errors else 200)
+    if not may_upload(request.user):  # the form is shown only to those whose datasets the service accepts
+        raise PermissionDenied("Your role does not allow this (upload dataset).")
+    return render(request, "datasets/new.html", {"form": form}, status=400 if form.errors else 200)
 
 
 def dataset_detail(request, pk: int):
@@ -63,7 +66,7 @@ def dataset_detail(request, pk: int):
         {
             "dataset": dataset,
             "versions": versions,
-            "can_upload": roles.can(request.user, "upload_dataset"),
+            "can_upload": may_upload(request.user),
             "max_upload": max_upload_bytes(),
         },
     )
@@ -72,18 +75,20 @@ def dataset_detail(request, pk: int):
 @require_POST
 def dataset_upload(request, pk: int):
     dataset = get_object_or_404(Dataset, pk=pk)
-    roles.require(request.user, "upload_dataset")
-    uploaded = request.FILES.get("file")  # parses the body; our upload handler may stop it
-    error = getattr(request, "upload_error", None)
-    if error is None:
+    form = VersionUploadForm(request.POST, request.FILES)  # reading the body: our upload handler may stop it
+    error = None
+    if form.is_valid():
         try:
             version, created = dataset_version_upload(
-                user=request.user, dataset=dataset, uploaded=uploaded, note=request.POST.get("note", "")
+                user=request.user, dataset=dataset, uploaded=form.cleaned_data["file"],
+                note=form.cleaned_data["note"], upload_error=getattr(request, "upload_error", None),
             )
-        except DataFileError as exc:
+        except (UploadTooLarge, DataFileError) as exc:
             error = exc.message
         except ValidationError as exc:
             error = error_text(exc)
+    else:
+        error = " ".join(m for errors in form.errors.values() for m in errors)
     if error is not None:
         context = {"dataset": dataset, "upload_error": error, "max_upload": max_upload_bytes(), "can_upload": True}
         template = "datasets/detail.html#upload" if request.htmx else "datasets/detail.html"
@@ -136,8 +141,9 @@ def version_detail(request, pk: int):
             "missing_figure": charts.missing_figure(version.profile or {}),
             "roles_choices": ROLES,
             "previous": previous,
-            "can_edit": roles.can(request.user, "upload_dataset"),
+            "can_edit": may_upload(request.user),
             "can_override": roles.can(request.user, "override_validation"),
+            "override_form": OverrideForm(),
         },
     )
 
@@ -145,22 +151,27 @@ def version_detail(request, pk: int):
 @require_POST
 def version_set_role(request, pk: int):
     version = get_object_or_404(DatasetVersion, pk=pk)
+    form = ColumnRoleForm(request.POST)
     try:
-        dataset_version_set_role(
-            user=request.user, version=version, column=request.POST.get("column", ""), role=request.POST.get("role", "")
-        )
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        column, role = form.cleaned_data["column"], form.cleaned_data["role"]
+        dataset_version_set_role(user=request.user, version=version, column=column, role=role)
     except ValidationError as exc:
         messages.error(request, error_text(exc))
     else:
-        messages.success(request, f"Role of {request.POST.get('column')!r} set to {request.POST.get('role')}; profiling again.")
+        messages.success(request, f"Role of {column!r} set to {role}; profiling again.")
     return redirect(version)
 
 
 @require_POST
 def version_override(request, pk: int):
     version = get_object_or_404(DatasetVersion, pk=pk)
+    form = OverrideForm(request.POST)
     try:
-        dataset_version_override(user=request.user, version=version, reason=request.POST.get("reason", ""))
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        dataset_version_override(user=request.user, version=version, reason=form.cleaned_data["reason"])
     except ValidationError as exc:
         messages.error(request, error_text(exc))
     else:

@@ -19,7 +19,7 @@ from apps.core import roles
 from apps.core.jobs import JobCancelled, JobContext
 from apps.core.models import Job
 from apps.core.services import audit_record, job_cancel, job_create
-from apps.datasets.models import Dataset, DatasetVersion
+from apps.datasets.models import Dataset, DatasetVersion, VersionStatus
 from apps.datasets.services import load_version_frame
 from apps.ml import metrics as ml_metrics
 from apps.ml.catalog import clean_params, expand_grid, get_algorithm
@@ -38,6 +38,8 @@ REGRESSION_MIN_DISTINCT = 20
 
 def _target_problem(version: DatasetVersion, target: str, task_type: str | None) -> str | None:
     """Why ``target`` cannot be learnt from ``version``, judged from its stored profile."""
+    if not version.was_read:
+        return f"{version} is still being read ({version.status}); wait for its profile, then choose the target."
     column = version.column(target)
     if column is None:
         return f"The target {target!r} is not a column of {version} (columns: {', '.join(version.column_names)})."
@@ -54,7 +56,8 @@ def _target_problem(version: DatasetVersion, target: str, task_type: str | None)
 
 
 def _latest_version(dataset: Dataset) -> DatasetVersion | None:
-    return DatasetVersion.objects.filter(dataset_id=dataset.pk).order_by("-number").first()
+    versions = DatasetVersion.objects.filter(dataset_id=dataset.pk).exclude(status=VersionStatus.REJECTED)
+    return versions.order_by("-number").first()
 
 
 def infer_task_type(version: DatasetVersion, target: str) -> str:
@@ -157,15 +160,13 @@ def run_launch(
     random_state: int = 0,
     source: str = RunSource.MANUAL,
     rerun_of: Run | None = None,
-    check_permission: bool = True,
 ) -> Run:
     """Validate everything that can be checked without the data, then queue the job.
 
     A bad algorithm, hyperparameter, grid, target or dataset version is a
     ValidationError/SpecError naming the field, raised before any row is written.
     """
-    if check_permission:
-        roles.require(user, "launch_training")
+    roles.require(user, "launch_training")
     version = dataset_version or _latest_version(experiment.dataset)
     if version is None:
         raise ValidationError({"dataset_version": "The experiment's dataset has no version yet."})
@@ -186,8 +187,10 @@ def run_launch(
             f"{entry.name} is a {entry.task_type} algorithm but {experiment.name!r} is {experiment.task_type}.",
             field="algorithm",
         )
-    cleaned = clean_params(algorithm, params or {})
-    candidates = expand_grid(grid, algorithm) if grid else []
+    limits = settings.TRAINING_PARAM_LIMITS
+    cleaned = clean_params(algorithm, params or {}, limits=limits)
+    candidates = (expand_grid(grid, algorithm, limits=limits, max_candidates=settings.TRAINING_MAX_GRID_CANDIDATES)
+                  if grid else [])
     spec = TrainingSpec(
         task_type=experiment.task_type,
         target=experiment.target,

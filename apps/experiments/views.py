@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,15 +11,16 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from apps.core import roles
+from apps.core.charts import grouped_bars
 from apps.core.messages import error_messages, error_text
 from apps.core.views import HTMX_STOP_POLLING, require_viewer
-from apps.datasets.models import Dataset, DatasetVersion
+from apps.datasets.models import Dataset
 from apps.ml import metrics as ml_metrics
 from apps.ml.catalog import list_algorithms
 from apps.ml.errors import MLError
 
 from . import charts
-from .forms import param_fields, params_and_grid
+from .forms import ExperimentForm, RunLaunchForm, param_fields, params_and_grid
 from .models import Experiment, Run, TaskType
 from .services import experiment_create, run_again, run_cancel, run_launch
 
@@ -32,32 +35,32 @@ def experiment_list(request):
     })
 
 
+def _may_launch(user) -> bool:
+    return roles.can(user, "launch_training")
+
+
 def experiment_new(request):
-    roles.require(request.user, "launch_training")
     datasets = Dataset.objects.filter(latest_version__isnull=False).select_related("latest_version").order_by("name")
-    form = {k: request.POST.get(k, request.GET.get(k, "")) for k in
-            ("name", "dataset", "target", "task_type", "primary_metric", "description")}
+    source = request.POST if request.method == "POST" else request.GET
+    values = {k: source.get(k, "") for k in ("name", "dataset", "target", "task_type", "primary_metric", "description")}
+    dataset = datasets.filter(pk=values["dataset"]).first() if str(values["dataset"]).isdigit() else None
     errors: dict = {}
-    dataset = datasets.filter(pk=form["dataset"]).first() if str(form["dataset"]).isdigit() else None
     if request.method == "POST":
-        if dataset is None:
-            errors = {"dataset": ["Choose a dataset that has at least one version."]}
+        form = ExperimentForm(request.POST)
+        try:
+            if not form.is_valid():
+                raise ValidationError(form.errors)
+            experiment = experiment_create(user=request.user, **form.cleaned_data)
+        except (ValidationError, MLError) as exc:
+            errors = error_messages(exc)
         else:
-            try:
-                experiment = experiment_create(
-                    user=request.user, name=form["name"], dataset=dataset, target=form["target"],
-                    task_type=form["task_type"], primary_metric=form["primary_metric"],
-                    description=form["description"],
-                )
-            except (ValidationError, MLError) as exc:
-                errors = error_messages(exc)
-            else:
-                messages.success(request, f"Experiment {experiment.name!r} created; launch its first runs.")
-                return redirect(experiment)
-    columns = dataset.latest_version.schema if dataset else []
+            messages.success(request, f"Experiment {experiment.name!r} created; launch its first runs.")
+            return redirect(experiment)
+    if not _may_launch(request.user):  # the form is shown only to those whose experiments the service accepts
+        raise PermissionDenied("Your role does not allow this (launch training).")
     context = {
-        "form": form, "errors": errors, "datasets": datasets, "columns": columns, "selected": dataset,
-        "task_types": TaskType.choices,
+        "form": values, "errors": errors, "datasets": datasets, "selected": dataset,
+        "columns": dataset.latest_version.schema if dataset else [], "task_types": TaskType.choices,
         "metrics": [(k, v["label"], v["task_type"]) for k, v in ml_metrics.METRICS.items()],
     }
     if request.htmx and request.htmx.target == "target-field":
@@ -139,30 +142,24 @@ def param_form(request, pk: int):
 @require_POST
 def run_create(request, pk: int):
     experiment = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)
-    roles.require(request.user, "launch_training")
+    form = RunLaunchForm(request.POST, experiment=experiment)
     algorithm = request.POST.get("algorithm", "")
-    version = None
-    errors: dict = {}
-    version_id = request.POST.get("dataset_version", "")
-    if version_id:
-        version = DatasetVersion.objects.filter(pk=version_id if version_id.isdigit() else 0).first()
-        if version is None:
-            errors = {"dataset_version": [f"No dataset version {version_id!r}."]}
-    if not errors:
-        try:
-            params, grid = params_and_grid(algorithm, request.POST)
-            run = run_launch(
-                user=request.user, experiment=experiment, dataset_version=version, algorithm=algorithm,
-                params=params, grid=grid, random_state=int(request.POST.get("random_state") or 0),
-            )
-        except (ValidationError, MLError) as exc:
-            errors = error_messages(exc)
-        except ValueError:
-            errors = {"random_state": ["The random seed must be a whole number."]}
-    if errors:
+    try:
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        params, grid = params_and_grid(form.cleaned_data["algorithm"], request.POST)
+        run = run_launch(
+            user=request.user, experiment=experiment, dataset_version=form.cleaned_data["dataset_version"],
+            algorithm=form.cleaned_data["algorithm"], params=params, grid=grid,
+            random_state=form.cleaned_data["random_state"] or 0,
+        )
+    except (ValidationError, MLError) as exc:
+        if not _may_launch(request.user):  # feedback on the input only for those who may launch
+            raise PermissionDenied("Your role does not allow this (launch training).") from None
+        errors = error_messages(exc)
         messages.error(request, "; ".join(f"{k}: {' '.join(v)}" if k != "general" else " ".join(v)
                                           for k, v in errors.items()))
-        return redirect(f"{experiment.get_absolute_url()}?algorithm={algorithm}")
+        return redirect(f"{experiment.get_absolute_url()}?{urlencode({'algorithm': algorithm})}")
     messages.success(request, f"Run #{run.number} queued ({run.algorithm}).")
     return redirect(experiment)
 
@@ -234,8 +231,6 @@ def run_compare(request, pk: int):
     param_names = sorted({p for r in runs for p in (r.params or {})})
     figure = None
     if runs and not error:
-        from apps.core.charts import grouped_bars
-
         figure = grouped_bars(
             [ml_metrics.METRICS[m]["label"] for m in metric_names],
             {f"#{r.number} {r.algorithm}": [(r.metrics or {}).get(m) for m in metric_names] for r in runs},

@@ -2,7 +2,7 @@
 
 Only a handful of estimators and a few hyperparameters each are exposed: enough
 to be useful, few enough that every combination is tested and every saved
-pipeline is made of types we can list (see ``trusted_types``) for safe skops
+pipeline is made of types we can list (``persist.trusted_types``) for safe skops
 loading. Defaults and validity rules are *not* duplicated here: defaults come
 from the estimator's own ``get_params()`` and values are checked with
 scikit-learn's own ``_parameter_constraints``, so the catalog cannot drift from
@@ -11,7 +11,6 @@ the installed scikit-learn.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import numbers
@@ -19,9 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import skops.io as sio
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -197,7 +193,9 @@ def get_algorithm(key: str) -> AlgorithmEntry:
         ) from None
 
 
-def clean_params(key: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+def clean_params(
+    key: str, params: Mapping[str, Any] | None, *, limits: Mapping[str, float] | None = None
+) -> dict[str, Any]:
     """Coerce and validate hyperparameters for algorithm ``key``.
 
     Returns *all* curated parameters of the algorithm, with scikit-learn's
@@ -206,6 +204,11 @@ def clean_params(key: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     strings and are coerced first; whatever cannot be coerced is handed to
     scikit-learn's own constraint check, whose message is passed on in a
     ``SpecError`` naming the field — so bad values fail here, before a job runs.
+
+    ``limits`` maps a parameter name to the largest value a caller accepts
+    (the site's bounds on what makes training costly, such as ``n_estimators``);
+    a larger given value is refused. Defaults and None are never judged by it:
+    they are scikit-learn's own choices.
     """
     entry = get_algorithm(key)
     if params is None:
@@ -229,8 +232,20 @@ def clean_params(key: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
             continue
         value = _coerce(spec, raw, entry)
         _validate(entry, spec, value)
+        _check_limit(spec, value, limits)
         cleaned[spec.name] = _plain(value)
     return cleaned
+
+
+def _check_limit(spec: ParamSpec, value: Any, limits: Mapping[str, float] | None) -> None:
+    highest = (limits or {}).get(spec.name)
+    if highest is None or value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return
+    if value > highest:
+        raise SpecError(
+            f"'{spec.name}' is at most {highest:g} on this site (training time grows with it); got {value:g}.",
+            field=f"params.{spec.name}",
+        )
 
 
 def _coerce(spec: ParamSpec, raw: Any, entry: AlgorithmEntry) -> Any:
@@ -315,12 +330,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def expand_grid(grid: Mapping[str, Any], algorithm: str) -> list[dict[str, Any]]:
-    """Cartesian product of a hyperparameter grid, each candidate cleaned.
+def expand_grid(
+    grid: Mapping[str, Any],
+    algorithm: str,
+    *,
+    limits: Mapping[str, float] | None = None,
+    max_candidates: int = MAX_GRID_CANDIDATES,
+) -> list[dict[str, Any]]:
+    """Cartesian product of a hyperparameter grid, each candidate cleaned (with ``limits``).
 
     ``grid`` maps parameter name to a list of values (a scalar counts as a
     one-value list). Candidates that become identical after cleaning (e.g. "10"
-    and 10) are kept once. More than ``MAX_GRID_CANDIDATES`` is refused up front
+    and 10) are kept once. More than ``max_candidates`` is refused up front
     because every candidate costs a full cross-validated training run.
     """
     if not isinstance(grid, Mapping):
@@ -336,69 +357,13 @@ def expand_grid(grid: Mapping[str, Any], algorithm: str) -> list[dict[str, Any]]
             raise SpecError(f"The grid gives no values for {name!r}.", field=f"params.{name}")
         value_lists.append(values)
     total = math.prod(len(v) for v in value_lists)
-    if total > MAX_GRID_CANDIDATES:
+    if total > max_candidates:
         raise SpecError(
-            f"The grid has {total} combinations; at most {MAX_GRID_CANDIDATES} are allowed.", field="grid"
+            f"The grid has {total} combinations; at most {max_candidates} are allowed.", field="grid"
         )
     seen: list[dict[str, Any]] = []
     for combo in itertools.product(*value_lists):
-        cleaned = clean_params(algorithm, dict(zip(names, combo, strict=True)))
+        cleaned = clean_params(algorithm, dict(zip(names, combo, strict=True)), limits=limits)
         if cleaned not in seen:
             seen.append(cleaned)
     return seen
-
-
-# --- skops trust probe ----------------------------------------------------------------------------------
-
-
-def _probe_untrusted_types() -> set[str]:
-    """Types skops does not trust by default that pipelines of the catalog contain.
-
-    Fits tiny pipelines of every catalog entry (binary and multiclass targets
-    for classifiers) and collects ``skops.io.get_untrusted_types``. Used by
-    ``trusted_types``.
-    """
-    from apps.ml.train import TrainingSpec, _target_array, build_pipeline  # lazy: train imports us
-
-    rng = np.random.default_rng(0)
-    n = 60
-    df = pd.DataFrame(
-        {
-            "num": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
-            "cat": pd.Series(rng.choice(["a", "b", "c"], n), dtype=object).where(rng.random(n) > 0.1),
-            "flag": rng.random(n) < 0.5,
-            "y_bin": np.tile(["no", "yes"], n // 2),
-            "y_multi": np.tile(["x", "y", "z"], n // 3),
-            "y_reg": rng.normal(size=n),
-        }
-    )
-    features = [
-        {"name": "num", "role": "numeric"},
-        {"name": "cat", "role": "categorical"},
-        {"name": "flag", "role": "boolean"},
-    ]
-    found: set[str] = set()
-    for entry in CATALOG.values():
-        targets = ["y_bin", "y_multi"] if entry.task_type == "classification" else ["y_reg"]
-        small = {"n_estimators": 3} if "n_estimators" in entry.param_names else {}
-        for target in targets:
-            spec = TrainingSpec(entry.task_type, target, features, entry.key, small, split_seed=0)
-            pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
-            found.update(sio.get_untrusted_types(data=sio.dumps(pipeline)))
-    return found
-
-
-@functools.lru_cache(maxsize=1)
-def _trusted_types_cached() -> tuple[str, ...]:
-    return tuple(sorted(_probe_untrusted_types()))
-
-
-def trusted_types() -> list[str]:
-    """Fully-qualified type names a saved pipeline of this catalog may contain.
-
-    Computed (once per process) by fitting tiny pipelines of every entry on
-    binary, multiclass and regression targets and asking skops which types it
-    would not trust by default — so the list follows the installed
-    scikit-learn instead of being maintained by hand.
-    """
-    return list(_trusted_types_cached())

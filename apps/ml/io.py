@@ -3,9 +3,16 @@
 Uploads come from people, not pipelines, so every way a file can be wrong must
 end in a :class:`DataFileError` whose message says what is wrong and where,
 never in a parser traceback. The checks are ordered cheapest first: the format
-is sniffed from a few bytes, the column count from the header line, and only
-then is the whole file decoded and parsed (with pyarrow, which is fast and
-strict about ragged rows where pandas' C engine silently pads short ones).
+is sniffed from a few bytes, the column count from the header line (or the
+Parquet footer), and only then is the whole file decoded and parsed (with
+pyarrow, which is fast and strict about ragged rows where pandas' C engine
+silently pads short ones). :func:`inspect_table` runs only the cheap checks, so
+a web request can refuse a bad file at once and leave the full read to a worker.
+
+A small file can decode to a huge table (a 2 MB zstd Parquet file holds 100M
+rows of zeros), so the shape is capped before anything is decoded: rows and
+rows x columns from a Parquet footer, with the Parquet data read row group by
+row group and counted again; rows of a CSV counted while it streams.
 """
 
 from __future__ import annotations
@@ -15,16 +22,25 @@ import csv
 import hashlib
 import io
 import os
-from collections import Counter
+from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
+from apps.ml import parquet
 from apps.ml.errors import DataFileError
+from apps.ml.tables import (
+    MAX_CELLS_DEFAULT,
+    MAX_COLUMNS_DEFAULT,
+    MAX_ROWS_DEFAULT,
+    Limits,
+    check_column_names,
+    to_pandas,
+)
 
-MAX_COLUMNS_DEFAULT = 2000
+__all__ = ["MAX_CELLS_DEFAULT", "MAX_COLUMNS_DEFAULT", "MAX_ROWS_DEFAULT", "Limits", "TableFacts",
+           "file_sha256", "inspect_table", "read_table", "sniff_format"]
 
 _PARQUET_MAGIC = b"PAR1"
 _SNIFF_BYTES = 64 * 1024
@@ -83,7 +99,7 @@ def sniff_format(path: str, filename: str) -> str:
                 field="file",
                 code="corrupt_parquet",
             )
-        _open_parquet(path, filename)  # reads the footer: raises if it is unreadable
+        parquet.open_parquet(path, filename)  # reads the footer: raises if it is unreadable
         return "parquet"
 
     if filename.lower().endswith((".parquet", ".pq")):
@@ -111,36 +127,103 @@ def sniff_format(path: str, filename: str) -> str:
     return "csv"
 
 
+@dataclass(frozen=True)
+class TableFacts:
+    """What the cheap checks learn: the format, the column names and, for Parquet, the rows."""
+
+    format: str
+    columns: list[str]
+    rows: int | None
+
+
+def inspect_table(
+    path: str,
+    filename: str,
+    *,
+    max_columns: int = MAX_COLUMNS_DEFAULT,
+    max_rows: int = MAX_ROWS_DEFAULT,
+    max_cells: int = MAX_CELLS_DEFAULT,
+) -> TableFacts:
+    """The checks that cost no full read: format, header or footer, shape from the footer.
+
+    A file that passes may still fail :func:`read_table` (a ragged row deep in a
+    CSV, a bad byte past the first 64 KB, a CSV with too many rows).
+    """
+    limits = Limits(columns=max_columns, rows=max_rows, cells=max_cells)
+    fmt = sniff_format(path, filename)
+    if fmt == "parquet":
+        pfile = parquet.open_parquet(path, filename)
+        names = parquet.check_footer(pfile, filename, limits)
+        return TableFacts(fmt, names, pfile.metadata.num_rows)
+    header, _ = _read_header(path, filename, require_rows=True)
+    check_column_names(header, filename, max_columns)
+    return TableFacts(fmt, header, None)
+
+
 def read_table(
-    path: str, fmt: str, *, max_columns: int = MAX_COLUMNS_DEFAULT, filename: str | None = None
+    path: str,
+    fmt: str,
+    *,
+    max_columns: int = MAX_COLUMNS_DEFAULT,
+    max_rows: int = MAX_ROWS_DEFAULT,
+    max_cells: int = MAX_CELLS_DEFAULT,
+    filename: str | None = None,
 ) -> pd.DataFrame:
     """Read a sniffed file into a DataFrame, or raise a DataFileError that names the problem.
 
     ``filename`` is the name the user uploaded, used in messages instead of the
-    stored file's name.
+    stored file's name. A table of more than ``max_rows`` rows or ``max_cells``
+    values (rows x columns) is refused before it is held in memory.
     """
     name = filename or os.path.basename(path)
+    limits = Limits(columns=max_columns, rows=max_rows, cells=max_cells)
     if fmt == "csv":
-        return _read_csv(path, name, max_columns)
+        return _read_csv(path, name, limits)
     if fmt == "parquet":
-        return _read_parquet(path, name, max_columns)
+        return parquet.read_parquet(path, name, limits)
     raise DataFileError(f"Unsupported file format {fmt!r}.", field="file", code="bad_format")
 
 
 # --------------------------------------------------------------------------- CSV
 
 
-def _read_csv(path: str, name: str, max_columns: int) -> pd.DataFrame:
+def _read_csv(path: str, name: str, limits: Limits) -> pd.DataFrame:
     if os.path.getsize(path) == 0:
         raise DataFileError(f"{name} is empty (0 bytes).", field="file", code="empty_file")
     header, delimiter = _read_header(path, name)
-    _check_column_names(header, name, max_columns)
-    _check_utf8_file(path, name)  # whole-file pass, only once the cheap checks passed
+    check_column_names(header, name, limits.columns)
+    # whole-file pass, only once the cheap checks passed; each line ends in a newline,
+    # so their count bounds the records (quoted newlines make it an overestimate)
+    newlines = _check_utf8_file(path, name)
+    try:
+        limits.check_shape(name, newlines, len(header))
+    except DataFileError:
+        _count_csv_records(path, name, delimiter, header, limits)
 
     table = _parse_csv(path, name, delimiter, len(header))
     if table.num_rows == 0:
         raise DataFileError(f"{name} has a header but no data rows.", field="file", code="no_rows")
-    return _to_pandas(table, name)
+    limits.check_shape(name, table.num_rows, table.num_columns)
+    return to_pandas(table, name)
+
+
+def _count_csv_records(path: str, name: str, delimiter: str, header: list[str], limits: Limits) -> None:
+    """Count records exactly, block by block, and stop at the first block over the limits.
+
+    Every column is read as text, so a type that changes deep in the file cannot
+    fail the count; each block is dropped once counted.
+    """
+    read = pa_csv.ReadOptions(block_size=_CHUNK)
+    parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+    convert = pa_csv.ConvertOptions(column_types={column: pa.string() for column in header})
+    rows = 0
+    try:
+        with pa_csv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as reader:
+            for batch in reader:
+                rows += batch.num_rows
+                limits.check_shape(name, rows, len(header), at_least=True)
+    except pa.ArrowInvalid:
+        return  # a malformed file: the full parse names the problem
 
 
 def _parse_csv(path: str, name: str, delimiter: str, width: int) -> pa.Table:
@@ -170,8 +253,11 @@ def _parse_csv(path: str, name: str, delimiter: str, width: int) -> pa.Table:
                 ) from None
 
 
-def _read_header(path: str, name: str) -> tuple[list[str], str]:
-    """Parse only the header record, reading at most 8 MiB, and pick the delimiter."""
+def _read_header(path: str, name: str, *, require_rows: bool = False) -> tuple[list[str], str]:
+    """Parse only the header record, reading at most 8 MiB, and pick the delimiter.
+
+    With ``require_rows``, a file that ends right after its header is refused here.
+    """
     with open(path, "rb") as fh:
         raw = fh.read(_HEADER_MAX_BYTES)
         at_eof = not fh.read(1)
@@ -189,38 +275,16 @@ def _read_header(path: str, name: str) -> tuple[list[str], str]:
     counts = {d: first_line.count(d) for d in _DELIMITERS}
     # Comma unless the header has none; then the most frequent of ; tab | (ties -> comma).
     delimiter = "," if counts[","] else max(_DELIMITERS, key=lambda d: counts[d])
+    buffer = io.StringIO(stripped)
     try:
-        header = next(csv.reader(io.StringIO(stripped), delimiter=delimiter), None)
+        header = next(csv.reader(buffer, delimiter=delimiter), None)
     except csv.Error as exc:
         raise DataFileError(f"{name}: the header line is malformed ({exc}).", field="file") from None
     if not header:
         raise DataFileError(f"{name} has no header row.", field="file", code="no_header")
+    if require_rows and at_eof and not buffer.read().strip():
+        raise DataFileError(f"{name} has a header but no data rows.", field="file", code="no_rows")
     return header, delimiter
-
-
-def _check_column_names(names: list[str], name: str, max_columns: int) -> None:
-    """Reject tables whose columns cannot be addressed unambiguously."""
-    if len(names) > max_columns:
-        raise DataFileError(
-            f"{name} has {len(names)} columns; the limit is {max_columns}.",
-            field="file",
-            code="too_many_columns",
-        )
-    empty = [i + 1 for i, n in enumerate(names) if not str(n).strip()]
-    if empty:
-        where = ", ".join(str(i) for i in empty[:10])
-        noun = "name at position" if len(empty) == 1 else "names at positions"
-        raise DataFileError(
-            f"{name} has an empty column {noun} {where} (counting from 1).",
-            field="file",
-            code="empty_column_name",
-        )
-    dupes = [n for n, c in Counter(names).items() if c > 1]
-    if dupes:
-        listed = ", ".join(repr(d) for d in dupes[:10])
-        raise DataFileError(
-            f"{name} has duplicate column names: {listed}.", field="file", code="duplicate_columns"
-        )
 
 
 def _uneven_row_error(path: str, name: str, delimiter: str, expected: int, detail: str) -> DataFileError:
@@ -276,10 +340,15 @@ def _check_utf8_bytes(data: bytes, name: str, *, final: bool, offset_base: int =
         raise _utf8_error(name, offset_base + bom + exc.start) from None
 
 
-def _check_utf8_file(path: str, name: str) -> None:
-    """Stream the whole file through a UTF-8 decoder to find the first bad byte's offset."""
+def _check_utf8_file(path: str, name: str) -> int:
+    """Stream the whole file through a UTF-8 decoder to find the first bad byte's offset.
+
+    Returns the number of lines (newlines, plus one for a last line without one).
+    """
     decoder = codecs.getincrementaldecoder("utf-8")()
     consumed = 0
+    newlines = 0
+    last = b"\n"
     with open(path, "rb") as fh:
         first = True
         while chunk := fh.read(_CHUNK):
@@ -292,71 +361,13 @@ def _check_utf8_file(path: str, name: str) -> None:
             except UnicodeDecodeError as exc:
                 raise _utf8_error(name, consumed - pending + exc.start) from None
             consumed += len(chunk)
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:] or last
         pending = len(decoder.getstate()[0])
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             raise _utf8_error(name, consumed - pending + exc.start) from None
+    return newlines + (last != b"\n")
 
 
-# --------------------------------------------------------------------------- Parquet
-
-
-def _open_parquet(path: str, name: str) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataFileError(
-            f"{name} is a corrupt Parquet file: {exc}", field="file", code="corrupt_parquet"
-        ) from None
-
-
-def _read_parquet(path: str, name: str, max_columns: int) -> pd.DataFrame:
-    pfile = _open_parquet(path, name)
-    _check_column_names(list(pfile.schema_arrow.names), name, max_columns)
-    if pfile.metadata.num_rows == 0:
-        raise DataFileError(f"{name} has columns but no data rows.", field="file", code="no_rows")
-    try:
-        table = pfile.read()
-    except (pa.ArrowException, OSError) as exc:
-        raise DataFileError(
-            f"{name} is a corrupt Parquet file: {exc}", field="file", code="corrupt_parquet"
-        ) from None
-    df = _to_pandas(table, name)
-    if not isinstance(df.index, pd.RangeIndex):
-        # A pandas-written index comes back as the index; keep named ones as columns.
-        df = df.reset_index(drop=all(n is None for n in df.index.names))
-    return df
-
-
-# --------------------------------------------------------------------------- shared
-
-
-def _to_pandas(table: pa.Table, name: str) -> pd.DataFrame:
-    """Convert Arrow types pandas handles awkwardly into plain, profilable ones.
-
-    Dates become timestamps (not object columns of ``datetime.date``), decimals
-    floats, all-null columns float64 (as pandas' own CSV reader does). Nested
-    and binary columns cannot be profiled, so they are rejected by name.
-    """
-    fields = []
-    for field in table.schema:
-        t = field.type
-        if pa.types.is_date(t):
-            t = pa.timestamp("s")
-        elif pa.types.is_decimal(t) or pa.types.is_null(t):
-            t = pa.float64()
-        elif pa.types.is_nested(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t):
-            raise DataFileError(
-                f"{name}: column {field.name!r} has type {t}, which is not supported "
-                "(use flat numeric, text, boolean or date columns).",
-                field="file",
-                code="unsupported_type",
-            )
-        fields.append(pa.field(field.name, t))
-    target = pa.schema(fields, metadata=table.schema.metadata)
-    if target != table.schema:
-        table = table.cast(target)
-    # self_destruct frees each Arrow column as soon as it is converted, so the
-    # table and the frame are never both fully in memory.
-    return table.to_pandas(split_blocks=True, self_destruct=True)

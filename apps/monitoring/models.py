@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, validate_email
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -11,7 +16,10 @@ from apps.core.models import Job
 from apps.datasets.models import DatasetVersion
 from apps.deployments.models import Deployment, Environment
 from apps.experiments.models import Run
+from apps.ml.metrics import METRICS
 from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel
+
+from .webhooks import url_problem
 
 METHOD_CHOICES_NUMERIC = [("auto", "automatic (KS ≤ 1000 reference rows, else Wasserstein)"), ("ks", "Kolmogorov–Smirnov"),
                           ("wasserstein", "normalized Wasserstein"), ("psi", "PSI")]
@@ -32,10 +40,13 @@ class MonitorPolicy(models.Model):
     model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="monitor_policies")
     environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="monitor_policies")
     enabled = models.BooleanField(default=True)
-    schedule_minutes = models.PositiveIntegerField(default=60, help_text="Run a drift check every N minutes.")
-    window_hours = models.PositiveIntegerField(default=24, help_text="The window: the last N hours of predictions…")
+    schedule_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)],
+                                                   help_text="Run a drift check every N minutes.")
+    window_hours = models.PositiveIntegerField(default=24, validators=[MinValueValidator(1)],
+                                               help_text="The window: the last N hours of predictions…")
     window_predictions = models.PositiveIntegerField(
-        null=True, blank=True, help_text="…or, when set, the last N predictions instead.")
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="…or, when set, the last N predictions instead.")
     reference_dataset_version = models.ForeignKey(
         DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="Empty: the training data of the deployed version.")
@@ -48,11 +59,15 @@ class MonitorPolicy(models.Model):
     alert_emails = models.TextField(blank=True, help_text="Comma-separated addresses.")
     webhook_url = models.URLField(blank=True, help_text="Receives a JSON POST when an alert opens or resolves.")
     retrain_policy = models.CharField(max_length=20, choices=RetrainPolicy.choices, default=RetrainPolicy.ON_DRIFT)
-    retrain_every_days = models.PositiveIntegerField(default=30, help_text="For scheduled retraining.")
+    retrain_every_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)],
+                                                     help_text="For scheduled retraining.")
     performance_metric = models.CharField(max_length=20, blank=True, help_text="Empty: the model's primary metric.")
     performance_threshold = models.FloatField(null=True, blank=True)
     include_production_rows = models.BooleanField(
         default=True, help_text="Retraining adds the labelled production rows of the window to the training data.")
+    include_interactive = models.BooleanField(
+        default=False, help_text="Drift and performance also judge predictions made from the try-it form, "
+                                 "which anyone with a role can send.")
     next_run_at = models.DateTimeField(default=timezone.now)
     last_run_at = models.DateTimeField(null=True, blank=True)
     changed_by = models.ForeignKey(
@@ -77,6 +92,39 @@ class MonitorPolicy(models.Model):
     @property
     def has_channel(self) -> bool:
         return bool(self.email_list or self.webhook_url)
+
+    @property
+    def webhook_host(self) -> str:
+        return urlsplit(self.webhook_url).hostname or "" if self.webhook_url else ""
+
+    def clean(self) -> None:
+        errors = {}
+        if self.drift_share is not None and not 0 < self.drift_share <= 1:
+            errors["drift_share"] = "The drift share is a fraction between 0 (exclusive) and 1."
+        for name in ("numeric_threshold", "categorical_threshold", "performance_threshold"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                errors[name] = "Give a finite number, or leave it empty."
+        bad_emails = [e for e in self.email_list if not _is_email(e)]
+        if bad_emails:
+            errors["alert_emails"] = f"Not an email address: {', '.join(bad_emails[:5])}."
+        if self.performance_metric and self.performance_metric not in METRICS:
+            errors["performance_metric"] = f"Unknown metric {self.performance_metric!r}; use one of {', '.join(METRICS)}."
+        if self.retrain_policy == RetrainPolicy.ON_PERFORMANCE and self.performance_threshold is None:
+            errors["performance_threshold"] = "Retraining on performance needs a threshold."
+        if self.webhook_url and (problem := url_problem(self.webhook_url)):
+            errors["webhook_url"] = problem
+        if errors:
+            raise ValidationError(errors)
+
+
+
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
 
 
 class ReportStatus(models.TextChoices):
@@ -143,6 +191,23 @@ class Alert(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("monitoring:alert", args=[self.pk])
 
+    def resolve(self, *, report: DriftReport) -> None:
+        """Close the episode: the report ``report`` found things back to normal."""
+        self.status = AlertStatus.RESOLVED
+        self.resolved_at = report.window_end
+        self.resolved_by = report
+        self.save(update_fields=["status", "resolved_at", "resolved_by"])
+
+
+class RetrainingStatus(models.TextChoices):
+    STARTED = "started", "Started"
+    TRAINING = "training", "Training"
+    AWAITING_APPROVAL = "awaiting approval", "Awaiting approval"
+    FAILED = "failed", "Failed"
+
+
+UNFINISHED_RETRAINING = (RetrainingStatus.STARTED, RetrainingStatus.TRAINING)
+
 
 class Retraining(models.Model):
     """Continuous training: the new data, the run, the version and the promotion request it led to."""
@@ -160,13 +225,15 @@ class Retraining(models.Model):
     model_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     promotion = models.ForeignKey(PromotionRequest, null=True, blank=True, on_delete=models.SET_NULL,
                                   related_name="retrainings")
-    status = models.CharField(max_length=20, default="started")
+    status = models.CharField(max_length=20, choices=RetrainingStatus.choices, default=RetrainingStatus.STARTED)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["policy"], condition=models.Q(status__in=UNFINISHED_RETRAINING),
+                                               name="one_unfinished_retraining_per_policy")]
 
     def __str__(self) -> str:
         return f"retraining #{self.pk} of {self.policy}"

@@ -9,6 +9,7 @@ from apps.deployments.models import Deployment
 from apps.experiments.models import Run
 from apps.experiments.signals import run_trained
 
+from .models import Retraining
 from .services import policy_ensure, retraining_finish
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,4 @@ def continue_retraining(sender, run: Run, **kwargs):
         retraining_finish(run=run)
     except Exception:  # the run stays; the retraining page shows it was not registered
         logger.exception("retraining could not register its run", extra={"run": run.pk})
-        from .models import Retraining
-
         Retraining.objects.filter(run=run).update(status="failed", error="Registering the retrained run failed.")

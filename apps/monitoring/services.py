@@ -5,13 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 from datetime import datetime, timedelta
 
-import numpy as np
 import pandas as pd
-import requests
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -27,11 +24,22 @@ from apps.deployments.models import Deployment, PredictionLog
 from apps.experiments.models import Run, RunSource
 from apps.experiments.services import run_launch
 from apps.ml import drift as D
-from apps.ml import metrics as M
+from apps.ml import monitor
 from apps.registry.models import OwnerReason
 from apps.registry.services import model_version_register, promotion_request
 
-from .models import Alert, AlertStatus, DriftReport, MonitorPolicy, ReportStatus, Retraining, RetrainPolicy
+from . import webhooks
+from .models import (
+    UNFINISHED_RETRAINING,
+    Alert,
+    AlertStatus,
+    DriftReport,
+    MonitorPolicy,
+    ReportStatus,
+    Retraining,
+    RetrainingStatus,
+    RetrainPolicy,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +47,28 @@ CHECK_JOB = "monitoring.drift_check"
 NOTIFY_JOB = "monitoring.notify"
 RETRAIN_JOB = "monitoring.retrain"
 MAX_WINDOW_ROWS = 200_000
-WEBHOOK_TIMEOUT_SECONDS = 5
-WEBHOOK_ATTEMPTS = 3
+# Batch scoring and smoke tests are not what production sees.
+NOT_PRODUCTION_SOURCES = ("batch", "smoke")
+# The try-it form: anyone with a role can send it anything (apps.deployments' PredictionSource.INTERACTIVE).
+INTERACTIVE_SOURCE = "interactive"
+
+
+def _is_admin(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_staff)
+
+
+def policy_may_edit(user) -> bool:
+    """ML engineers and admins change how a model is watched."""
+    return _is_admin(user) or roles.can(user, "launch_training")
+
+
+def policy_may_set_webhook(user) -> bool:
+    """Only admins point the worker at a URL (the worker's network is theirs to open)."""
+    return _is_admin(user)
+
+
+def may_request_check(user) -> bool:
+    return roles.can(user, "launch_training") or roles.can(user, "decide_promotion") or _is_admin(user)
 
 
 def policy_ensure(*, model, environment) -> MonitorPolicy:
@@ -52,23 +80,21 @@ def policy_ensure(*, model, environment) -> MonitorPolicy:
 
 
 def policy_update(*, user, policy: MonitorPolicy, values: dict) -> MonitorPolicy:
-    if not (user.is_staff or roles.can(user, "launch_training")):
-        from django.core.exceptions import PermissionDenied
-
+    """Change a policy's settings (``values``: field name -> new value), validated by the model."""
+    if not policy_may_edit(user):
         raise PermissionDenied("Only ML engineers and admins change monitor policies.")
-    before = {k: getattr(policy, k) for k in values}
-    for key, value in values.items():
-        setattr(policy, key, value)
-    policy.changed_by = user
-    policy.full_clean()
-    if policy.drift_share <= 0 or policy.drift_share > 1:
-        raise ValidationError({"drift_share": "The drift share is a fraction between 0 (exclusive) and 1."})
-    if policy.retrain_policy == RetrainPolicy.ON_PERFORMANCE and policy.performance_threshold is None:
-        raise ValidationError({"performance_threshold": "Retraining on performance needs a threshold."})
     with transaction.atomic():
-        policy.save()
-        audit_record(actor=user, action="monitor_policy.update", obj=policy, before=before, after=values)
-    return policy
+        current = MonitorPolicy.objects.select_for_update().get(pk=policy.pk)
+        if "webhook_url" in values and values["webhook_url"] != current.webhook_url and not policy_may_set_webhook(user):
+            raise PermissionDenied("Only admins set webhook URLs.")
+        before = {k: getattr(current, k) for k in values}
+        for key, value in values.items():
+            setattr(current, key, value)
+        current.changed_by = user
+        current.full_clean()
+        current.save()
+        audit_record(actor=user, action="monitor_policy.update", obj=current, before=before, after=values)
+    return current
 
 
 def active_deployment_of(policy: MonitorPolicy) -> Deployment | None:
@@ -79,9 +105,7 @@ def active_deployment_of(policy: MonitorPolicy) -> Deployment | None:
 def check_request(*, user, policy: MonitorPolicy, window_start: datetime | None = None,
                   window_end: datetime | None = None) -> Job:
     """Queue a drift check now (the API's and the button's action)."""
-    if not (roles.can(user, "launch_training") or roles.can(user, "decide_promotion") or user.is_staff):
-        from django.core.exceptions import PermissionDenied
-
+    if not may_request_check(user):
         raise PermissionDenied("Only ML engineers, analysts and admins run drift checks.")
     if window_start and window_end and window_start >= window_end:
         raise ValidationError({"window_start": "The window must start before it ends."})
@@ -96,8 +120,8 @@ def check_request(*, user, policy: MonitorPolicy, window_start: datetime | None 
 
 
 def _window(policy: MonitorPolicy, deployment_ids: list[int], start: datetime | None, end: datetime | None):
-    # Batch scoring and smoke tests are not what production sees.
-    logs = PredictionLog.objects.filter(deployment_id__in=deployment_ids).exclude(source__in=("batch", "smoke"))
+    excluded = NOT_PRODUCTION_SOURCES if policy.include_interactive else (*NOT_PRODUCTION_SOURCES, INTERACTIVE_SOURCE)
+    logs = PredictionLog.objects.filter(deployment_id__in=deployment_ids).exclude(source__in=excluded)
     end = end or timezone.now()
     if start is None and policy.window_predictions:
         rows = list(logs.filter(created_at__lte=end).order_by("-id")
@@ -111,52 +135,12 @@ def _window(policy: MonitorPolicy, deployment_ids: list[int], start: datetime | 
     return start, end, rows
 
 
-def _feature_verdicts(policy: MonitorPolicy, signature: list[dict], reference: dict, rows: list) -> list:
-    features = [r[1] or {} for r in rows]
-    results = []
-    for feature in signature:
-        name = feature["name"]
-        ref = reference.get(name)
-        if ref is None:
-            continue
-        kind = ref["kind"]
-        method = policy.numeric_method if kind == "numeric" else policy.categorical_method
-        threshold = policy.numeric_threshold if kind == "numeric" else policy.categorical_threshold
-        present = any(name in f for f in features)
-        values = None
-        if features and present:
-            raw = [f.get(name) for f in features]
-            values = (pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(dtype=float)
-                      if kind == "numeric" else np.array([None if v is None else str(v) for v in raw], dtype=object))
-        results.append(D.feature_drift(name, ref, values, method=None if method == "auto" else method,
-                                       threshold=threshold, min_rows=policy.min_rows))
-    return results
-
-
-def _performance(task_type: str, rows: list, classes: list[str]) -> dict:
-    labelled = [r for r in rows if r[4] is not None]
-    if len(labelled) < 10:
-        return {"labelled_rows": len(labelled)}
-    if task_type == "classification":
-        y = np.array([str(r[4]) for r in labelled], dtype=object)
-        pred = np.array([str(r[2]) for r in labelled], dtype=object)
-        labels = sorted(set(classes) | set(y.tolist()) | set(pred.tolist()))
-        proba = None
-        if len(labels) == 2 and all(r[3] is not None for r in labelled):
-            positive = labels[1]
-            p_pos = np.array([r[3] if str(r[2]) == positive else 1 - r[3] for r in labelled])
-            proba = np.column_stack([1 - p_pos, p_pos])
-        metrics = M.classification_metrics(y, pred, proba, labels)
-        if proba is None:
-            metrics["roc_auc"] = metrics["log_loss"] = None
-    else:
-        y = pd.to_numeric(pd.Series([r[4] for r in labelled], dtype=object), errors="coerce").to_numpy(float)
-        pred = pd.to_numeric(pd.Series([r[2] for r in labelled], dtype=object), errors="coerce").to_numpy(float)
-        keep = np.isfinite(y) & np.isfinite(pred)
-        if keep.sum() < 10:
-            return {"labelled_rows": int(keep.sum())}
-        metrics = M.regression_metrics(y[keep], pred[keep])
-    return {"labelled_rows": len(labelled), "metrics": metrics}
+def _drift_settings(policy: MonitorPolicy) -> monitor.DriftSettings:
+    return monitor.DriftSettings(
+        numeric_method=policy.numeric_method, numeric_threshold=policy.numeric_threshold,
+        categorical_method=policy.categorical_method, categorical_threshold=policy.categorical_threshold,
+        min_rows=policy.min_rows,
+    )
 
 
 def drift_check(*, policy: MonitorPolicy, window_start: datetime | None = None, window_end: datetime | None = None,
@@ -177,17 +161,13 @@ def drift_check(*, policy: MonitorPolicy, window_start: datetime | None = None, 
     start, end, rows = _window(policy, slot, window_start, window_end)
     if progress:
         progress(40, f"Comparing {len(rows):,} rows with {reference_version}")
-    verdicts = _feature_verdicts(policy, version.signature, reference, rows)
+    verdicts = monitor.feature_verdicts(version.signature, reference, [r[1] for r in rows], _drift_settings(policy))
     summary = D.dataset_drift(verdicts, share=policy.drift_share)
     experiment = version.run.experiment
-    prediction = {}
-    target_ref = reference.get(experiment.target)
-    if target_ref is not None and rows:
-        predicted = [r[2] for r in rows]
-        values = (np.array(predicted, dtype=float) if target_ref["kind"] == "numeric"
-                  else np.array([str(p) for p in predicted], dtype=object))
-        prediction = D.feature_drift("prediction", target_ref, values, min_rows=policy.min_rows).to_dict()
-    performance = _performance(experiment.task_type, rows, version.classes)
+    predictions = [r[2] for r in rows]
+    prediction = monitor.prediction_drift(reference.get(experiment.target), predictions, min_rows=policy.min_rows)
+    performance = monitor.live_performance(experiment.task_type, predictions, [r[3] for r in rows],
+                                           [r[4] for r in rows], version.classes)
     performance["holdout"] = version.metrics
     enough = len(rows) >= policy.min_rows and summary["dataset_drift"] is not None
     status = (ReportStatus.NOT_ENOUGH_DATA if not enough
@@ -209,14 +189,25 @@ def drift_check(*, policy: MonitorPolicy, window_start: datetime | None = None, 
 
 
 def _performance_breached(policy: MonitorPolicy, report: DriftReport) -> bool | None:
-    if policy.performance_threshold is None:
-        return None
     metric = policy.performance_metric or policy.model.primary_metric
     value = (report.performance.get("metrics") or {}).get(metric)
-    if value is None:
-        return None
-    higher = M.METRICS.get(metric, {}).get("higher_is_better", True)
-    return value < policy.performance_threshold if higher else value > policy.performance_threshold
+    return monitor.performance_breached(metric, value, policy.performance_threshold)
+
+
+def _alert_message(policy: MonitorPolicy, report: DriftReport, kind: str) -> str:
+    if kind == "drift":
+        judged = sum(1 for f in report.features if f.get("drifted") is not None)
+        return (f"Dataset drift on {policy}: {len(report.drifted_features)} of {judged} features drifted "
+                f"({', '.join(report.drifted_features)}), share {report.drift_share:.0%} ≥ {policy.drift_share:.0%}.")
+    metric = policy.performance_metric or policy.model.primary_metric
+    value = report.performance["metrics"][metric]
+    return (f"Performance on {policy}: {metric} {value:.4f} on {report.performance['labelled_rows']} "
+            f"labelled rows breaks the threshold {policy.performance_threshold}.")
+
+
+def _notify_on_commit(alert: Alert, event: str) -> None:
+    transaction.on_commit(lambda pk=alert.pk: job_create(kind=NOTIFY_JOB, target=Alert.objects.get(pk=pk),
+                                                         params={"event": event}))
 
 
 def _update_alerts(policy: MonitorPolicy, report: DriftReport) -> None:
@@ -228,16 +219,7 @@ def _update_alerts(policy: MonitorPolicy, report: DriftReport) -> None:
             continue
         open_alert = Alert.objects.select_for_update().filter(policy=policy, kind=kind, status=AlertStatus.OPEN).first()
         if breached and open_alert is None:
-            if kind == "drift":
-                message = (f"Dataset drift on {policy}: {len(report.drifted_features)} of "
-                           f"{sum(1 for f in report.features if f.get('drifted') is not None)} features drifted "
-                           f"({', '.join(report.drifted_features)}), share {report.drift_share:.0%} ≥ "
-                           f"{policy.drift_share:.0%}.")
-            else:
-                metric = policy.performance_metric or policy.model.primary_metric
-                value = report.performance["metrics"][metric]
-                message = (f"Performance on {policy}: {metric} {value:.4f} on {report.performance['labelled_rows']} "
-                           f"labelled rows breaks the threshold {policy.performance_threshold}.")
+            message = _alert_message(policy, report, kind)
             try:
                 with transaction.atomic():
                     alert = Alert.objects.create(policy=policy, kind=kind, message=message, opened_at=report.window_end,
@@ -245,8 +227,7 @@ def _update_alerts(policy: MonitorPolicy, report: DriftReport) -> None:
             except IntegrityError:
                 continue  # a concurrent check opened it
             audit_record(actor=None, action="alert.open", obj=alert, note=message)
-            transaction.on_commit(lambda pk=alert.pk: job_create(kind=NOTIFY_JOB, target=Alert.objects.get(pk=pk),
-                                                                 params={"event": "opened"}))
+            _notify_on_commit(alert, "opened")
             trigger = policy.retrain_policy == RetrainPolicy.ON_DRIFT and kind == "drift" or (
                 policy.retrain_policy == RetrainPolicy.ON_PERFORMANCE and kind == "performance")
             if trigger:
@@ -254,13 +235,9 @@ def _update_alerts(policy: MonitorPolicy, report: DriftReport) -> None:
                 retraining_start(policy=policy, trigger=kind, alert=alert, window_start=report.window_start,
                                  window_end=report.window_end, user=report.job.created_by if report.job else None)
         elif not breached and open_alert is not None:
-            open_alert.status = AlertStatus.RESOLVED
-            open_alert.resolved_at = report.window_end
-            open_alert.resolved_by = report
-            open_alert.save(update_fields=["status", "resolved_at", "resolved_by"])
+            open_alert.resolve(report=report)
             audit_record(actor=None, action="alert.resolve", obj=open_alert)
-            transaction.on_commit(lambda pk=open_alert.pk: job_create(
-                kind=NOTIFY_JOB, target=Alert.objects.get(pk=pk), params={"event": "resolved"}))
+            _notify_on_commit(open_alert, "resolved")
 
 
 def alert_payload(alert: Alert, event: str) -> dict:
@@ -279,7 +256,7 @@ def alert_payload(alert: Alert, event: str) -> dict:
 
 
 def alert_notify(*, alert: Alert, event: str) -> dict:
-    """Email and webhook, each recorded; the webhook is retried a bounded number of times."""
+    """Email and webhook, each recorded; the webhook is retried a bounded number of times (see webhooks)."""
     policy = alert.policy
     payload = alert_payload(alert, event)
     outcomes = []
@@ -292,18 +269,7 @@ def alert_notify(*, alert: Alert, event: str) -> dict:
         except Exception as exc:  # recorded, not raised: the webhook still goes out
             outcomes.append({"channel": "email", "ok": False, "error": str(exc)[:300]})
     if policy.webhook_url:
-        attempts = []
-        for attempt in range(1, WEBHOOK_ATTEMPTS + 1):
-            try:
-                response = requests.post(policy.webhook_url, json=payload, timeout=WEBHOOK_TIMEOUT_SECONDS)
-                attempts.append({"attempt": attempt, "status": response.status_code})
-                if response.status_code < 500:
-                    break
-            except requests.RequestException as exc:
-                attempts.append({"attempt": attempt, "error": type(exc).__name__})
-            time.sleep(0.5 * attempt)
-        ok = bool(attempts) and 200 <= attempts[-1].get("status", 0) < 300
-        outcomes.append({"channel": "webhook", "ok": ok, "url": policy.webhook_url, "attempts": attempts})
+        outcomes.append(webhooks.deliver(policy.webhook_url, payload))
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         alert.notifications = [*alert.notifications, {"event": event, "at": timezone.now().isoformat(),
@@ -314,10 +280,17 @@ def alert_notify(*, alert: Alert, event: str) -> dict:
 
 def retraining_start(*, policy: MonitorPolicy, trigger: str, alert: Alert | None = None,
                      window_start: datetime | None = None, window_end: datetime | None = None,
-                     user=None) -> Retraining:
+                     user=None) -> Retraining | None:
+    """Queue a retraining; None when the policy already has an unfinished one (one at a time)."""
     deployment = active_deployment_of(policy)
-    retraining = Retraining.objects.create(policy=policy, trigger=trigger, alert=alert,
-                                           source_version=deployment.model_version if deployment else None)
+    if has_unfinished_retraining(policy):
+        return None
+    try:
+        with transaction.atomic():
+            retraining = Retraining.objects.create(policy=policy, trigger=trigger, alert=alert,
+                                                   source_version=deployment.model_version if deployment else None)
+    except IntegrityError:  # a concurrent start won
+        return None
     params = {}
     if window_start:
         params["window_start"] = window_start.isoformat()
@@ -327,6 +300,23 @@ def retraining_start(*, policy: MonitorPolicy, trigger: str, alert: Alert | None
                                 message="Waiting to retrain")
     retraining.save(update_fields=["job"])
     audit_record(actor=user, action="retraining.start", obj=retraining, after={"trigger": trigger})
+    return retraining
+
+
+def has_unfinished_retraining(policy: MonitorPolicy) -> bool:
+    unfinished = policy.retrainings.filter(status__in=UNFINISHED_RETRAINING).select_related("job", "run__job")
+    return any(retraining_refresh(r).status in UNFINISHED_RETRAINING for r in unfinished)
+
+
+def retraining_request(*, user, policy: MonitorPolicy) -> Retraining:
+    """Retrain now, by hand (the button's action)."""
+    roles.require(user, "launch_training")
+    if active_deployment_of(policy) is None:
+        raise ValidationError({"deployment": "Nothing is deployed to retrain."})
+    with transaction.atomic():
+        retraining = retraining_start(policy=policy, trigger="manual", user=user)
+    if retraining is None:
+        raise ValidationError({"retraining": f"A retraining of {policy} is still running; wait for it to finish."})
     return retraining
 
 
@@ -367,7 +357,6 @@ def retraining_prepare(*, retraining: Retraining, ctx: JobContext) -> dict:
         new_version, _ = dataset_version_create(
             user=system, dataset=source.dataset, path=path, original_filename=f"retraining-{retraining.pk}.csv",
             note=f"Retraining #{retraining.pk}: {source} + {added} labelled production rows", source=VersionSource.FEEDBACK,
-            check_permission=False,
         )
     finally:
         os.unlink(path)
@@ -381,8 +370,7 @@ def retraining_prepare(*, retraining: Retraining, ctx: JobContext) -> dict:
                         "(fix the data or override the validation, then retrain).")
     ctx.progress(70, "Launching the training run with the deployed version's spec")
     new_run = run_launch(user=system, experiment=run.experiment, dataset_version=new_version, algorithm=run.algorithm,
-                         params=run.params, random_state=run.random_state, source=RunSource.RETRAINING,
-                         check_permission=False)
+                         params=run.params, random_state=run.random_state, source=RunSource.RETRAINING)
     Retraining.objects.filter(pk=retraining.pk).update(run=new_run, status="training")
     audit_record(actor=system, action="retraining.run", obj=retraining, after={"run": new_run.pk})
     return {"message": f"Run #{new_run.number} is training on {new_version}", "run": new_run.pk}
@@ -449,7 +437,9 @@ def _retraining_owners(retraining: Retraining) -> list[tuple[int | None, str]]:
 def retraining_refresh(retraining: Retraining) -> Retraining:
     """A retraining whose job or run ended without success says so (it never stays 'training')."""
     failed = None
-    if retraining.status == "started" and retraining.job and retraining.job.status in ("failed", "cancelled"):
+    if retraining.status == RetrainingStatus.STARTED and retraining.job is None:
+        failed = "The retraining was never queued."
+    elif retraining.status == "started" and retraining.job and retraining.job.status in ("failed", "cancelled"):
         failed = retraining.job.error or f"The retraining job was {retraining.job.status}."
     elif retraining.status == "training" and retraining.run and retraining.run.job and \
             retraining.run.job.status in ("failed", "cancelled"):
@@ -475,7 +465,11 @@ def schedule_due_checks(*, now: datetime | None = None) -> dict:
             queued.append(policy.pk)
     for policy in MonitorPolicy.objects.filter(enabled=True, retrain_policy=RetrainPolicy.ON_SCHEDULE):
         last = policy.retrainings.order_by("-created_at").first()
-        if (last is None or last.created_at < now - timedelta(days=policy.retrain_every_days)) and active_deployment_of(policy):
-            retraining_start(policy=policy, trigger="schedule")
-            retrained.append(policy.pk)
+        every = timedelta(days=max(1, policy.retrain_every_days))  # a row saved before the rule said at least 1
+        due = last is None or last.created_at < now - every
+        if not due or has_unfinished_retraining(policy) or active_deployment_of(policy) is None:
+            continue
+        with transaction.atomic():
+            if retraining_start(policy=policy, trigger="schedule") is not None:
+                retrained.append(policy.pk)
     return {"checks": queued, "retrainings": retrained}

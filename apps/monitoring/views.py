@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import math
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Prefetch, Subquery
@@ -9,21 +7,22 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.core import roles
+from apps.core.messages import error_messages, error_text
 from apps.core.views import require_viewer
 
 from . import charts
-from .models import (
-    METHOD_CHOICES_CATEGORICAL,
-    METHOD_CHOICES_NUMERIC,
-    Alert,
-    AlertStatus,
-    DriftReport,
-    MonitorPolicy,
-    Retraining,
-    RetrainPolicy,
+from .forms import MonitorPolicyForm
+from .models import Alert, AlertStatus, DriftReport, MonitorPolicy, Retraining
+from .services import (
+    active_deployment_of,
+    check_request,
+    may_request_check,
+    policy_may_edit,
+    policy_may_set_webhook,
+    policy_update,
+    retraining_refresh,
+    retraining_request,
 )
-from .services import active_deployment_of, check_request, policy_update, retraining_refresh, retraining_start
 
 HISTORY_REPORTS = 120
 
@@ -72,9 +71,8 @@ def detail(request, pk: int):
         "heatmap": charts.feature_heatmap(reports),
         "performance_chart": charts.performance(reports, metric, holdout, alerts, retrainings),
         "prediction_chart": charts.prediction_mix(reports),
-        "can_edit": request.user.is_staff or roles.can(request.user, "launch_training"),
-        "can_check": roles.can(request.user, "launch_training") or roles.can(request.user, "decide_promotion")
-        or request.user.is_staff,
+        "can_edit": policy_may_edit(request.user),
+        "can_check": may_request_check(request.user),
     })
 
 
@@ -100,61 +98,26 @@ def report_feature(request, pk: int, name: str):
         "report": report, "feature": feature, "figure": charts.overlay(feature), "chart_id": f"cell-{pk}-{name}"})
 
 
-def _parse(request, policy) -> dict:
-    def number(name, cast=float, optional=True):
-        raw = request.POST.get(name, "").strip()
-        if raw == "":
-            if optional:
-                return None
-            raise ValidationError({name: "This field is required."})
-        try:
-            value = cast(raw)
-        except ValueError:
-            raise ValidationError({name: f"{raw!r} is not a number."}) from None
-        if not math.isfinite(value):
-            raise ValidationError({name: f"{raw!r} is not a finite number."})
-        return value
-
-    return {
-        "enabled": request.POST.get("enabled") == "on",
-        "schedule_minutes": number("schedule_minutes", int, optional=False),
-        "window_hours": number("window_hours", int, optional=False),
-        "window_predictions": number("window_predictions", int),
-        "numeric_method": request.POST.get("numeric_method", "auto"),
-        "numeric_threshold": number("numeric_threshold"),
-        "categorical_method": request.POST.get("categorical_method", "auto"),
-        "categorical_threshold": number("categorical_threshold"),
-        "drift_share": number("drift_share", optional=False),
-        "min_rows": number("min_rows", int, optional=False),
-        "alert_emails": request.POST.get("alert_emails", "").strip(),
-        "webhook_url": request.POST.get("webhook_url", "").strip(),
-        "retrain_policy": request.POST.get("retrain_policy", "off"),
-        "retrain_every_days": number("retrain_every_days", int, optional=False),
-        "performance_metric": request.POST.get("performance_metric", "").strip(),
-        "performance_threshold": number("performance_threshold"),
-        "include_production_rows": request.POST.get("include_production_rows") == "on",
-    }
-
-
 def policy_settings(request, pk: int):
     require_viewer(request)
     policy = get_object_or_404(MonitorPolicy.objects.select_related("model", "environment"), pk=pk)
-    errors = {}
-    if request.method == "POST":
+    may_set_webhook = policy_may_set_webhook(request.user)
+    form = MonitorPolicyForm(request.POST or None, instance=policy, may_set_webhook=may_set_webhook)
+    if request.method == "POST" and form.is_valid():
         try:
-            policy_update(user=request.user, policy=policy, values=_parse(request, policy))
+            policy_update(user=request.user, policy=policy, values=form.changes())
         except ValidationError as exc:
-            errors = exc.message_dict if hasattr(exc, "error_dict") else {"general": exc.messages}
-            policy.refresh_from_db()
+            for field, errors in error_messages(exc).items():
+                form.add_error(field if field in form.fields else None, errors)
         else:
             messages.success(request, f"Monitoring of {policy} updated.")
             return redirect(policy)
-    elif not (request.user.is_staff or roles.can(request.user, "launch_training")):
+    if not policy_may_edit(request.user):  # the form is shown only to those whose changes the service accepts
         raise PermissionDenied("Only ML engineers and admins change monitor policies.")
+    policy.refresh_from_db()  # the form validated the posted values on this instance
     return render(request, "monitoring/settings.html", {
-        "policy": policy, "errors": errors, "numeric_methods": METHOD_CHOICES_NUMERIC,
-        "categorical_methods": METHOD_CHOICES_CATEGORICAL, "retrain_policies": RetrainPolicy.choices,
-    }, status=400 if errors else 200)
+        "policy": policy, "form": form, "may_set_webhook": may_set_webhook,
+    }, status=400 if form.errors else 200)
 
 
 @require_POST
@@ -163,7 +126,7 @@ def check_now(request, pk: int):
     try:
         job = check_request(user=request.user, policy=policy)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        messages.error(request, error_text(exc))
         return redirect(policy)
     messages.success(request, "Drift check queued.")
     return redirect(job)
@@ -172,11 +135,11 @@ def check_now(request, pk: int):
 @require_POST
 def retrain_now(request, pk: int):
     policy = get_object_or_404(MonitorPolicy, pk=pk)
-    roles.require(request.user, "launch_training")
-    if active_deployment_of(policy) is None:
-        messages.error(request, "Nothing is deployed to retrain.")
+    try:
+        retraining = retraining_request(user=request.user, policy=policy)
+    except ValidationError as exc:
+        messages.error(request, error_text(exc))
         return redirect(policy)
-    retraining = retraining_start(policy=policy, trigger="manual", user=request.user)
     return redirect(retraining)
 
 
@@ -184,7 +147,11 @@ def alert_detail(request, pk: int):
     require_viewer(request)
     alert = get_object_or_404(Alert.objects.select_related("policy__model", "policy__environment", "opened_by",
                                                            "resolved_by"), pk=pk)
-    return render(request, "monitoring/alert.html", {"alert": alert, "retrainings": alert.retrainings.all()})
+    return render(request, "monitoring/alert.html", {
+        "alert": alert, "retrainings": alert.retrainings.all(),
+        # what a delivery met (statuses, errors) is for those who run monitoring, not every reader
+        "show_delivery": policy_may_edit(request.user),
+    })
 
 
 def retraining_detail(request, pk: int):

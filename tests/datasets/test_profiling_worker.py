@@ -48,3 +48,25 @@ def test_a_version_whose_file_vanished_fails_its_job_with_the_reason(worker, eng
     assert job.status == "failed"
     assert "missing from storage" in job.error
     assert version.status == "failed" and "missing from storage" in version.error
+
+
+def test_a_file_the_worker_cannot_read_ends_refused_with_its_reason_and_no_file(worker, engineer, client_for):
+    import os
+
+    from django.conf import settings
+
+    dataset = Dataset.objects.create(name="worker-ragged", owner=engineer)
+    content = b"a,b,c\n" + b"1,2,3\n" * 50 + b"4,5\n"
+    response = client_for(engineer).post(
+        f"/api/v1/datasets/{dataset.pk}/versions/", {"file": SimpleUploadedFile("ragged.csv", content)}
+    )
+    assert response.status_code == 201  # the cheap checks pass: the header is fine
+    job = Job.objects.get(pk=response.json()["job"]["id"])
+    stored = os.path.join(settings.MEDIA_ROOT, DatasetVersion.objects.get().file.name)
+    assert os.path.exists(stored)
+    wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60, message="the read to fail")
+    job.refresh_from_db()
+    assert job.status == "failed" and "line 52 has 2 fields" in job.error
+    body = client_for(engineer).get(f"/api/v1/dataset-versions/{response.json()['id']}/").json()
+    assert body["status"] == "rejected" and "line 52" in body["error"]
+    assert not os.path.exists(stored)

@@ -11,8 +11,9 @@ import skops.io as sio
 from threadpoolctl import threadpool_limits
 
 from apps.ml import catalog
-from apps.ml.catalog import CATALOG, clean_params, expand_grid, get_algorithm, list_algorithms, trusted_types
+from apps.ml.catalog import CATALOG, clean_params, expand_grid, get_algorithm, list_algorithms
 from apps.ml.errors import SpecError
+from apps.ml.persist import trusted_types
 from apps.ml.train import TrainingSpec, build_pipeline
 
 EXPECTED = {
@@ -223,3 +224,35 @@ def test_trusted_types_are_narrow() -> None:
     assert names == sorted(names)
     assert "apps.ml.train._as_str_frame" in names
     assert not any(name.startswith(("builtins.", "posix.", "os.", "subprocess.")) for name in names)
+
+
+# --- upper bounds on costly parameters ----------------------------------------------------------------
+
+
+def test_a_value_above_its_limit_is_refused_naming_the_parameter() -> None:
+    with pytest.raises(SpecError) as info:
+        clean_params("random_forest_classifier", {"n_estimators": 10**9}, limits={"n_estimators": 1000})
+    assert info.value.field == "params.n_estimators"
+    assert "at most 1000" in info.value.message and "1e+09" in info.value.message
+
+
+def test_a_value_at_its_limit_and_the_defaults_pass() -> None:
+    limits = {"n_estimators": 100, "max_depth": 5}
+    cleaned = clean_params("random_forest_classifier", {"n_estimators": "100"}, limits=limits)
+    assert cleaned["n_estimators"] == 100 and cleaned["max_depth"] is None  # scikit-learn's default, not judged
+    assert clean_params("random_forest_classifier", {"max_depth": "none"}, limits=limits)["max_depth"] is None
+    with pytest.raises(SpecError, match="'max_depth' is at most 5"):
+        clean_params("random_forest_classifier", {"max_depth": 6}, limits=limits)
+
+
+def test_without_limits_only_scikit_learn_judges() -> None:
+    assert clean_params("random_forest_classifier", {"n_estimators": 10**6})["n_estimators"] == 10**6
+
+
+def test_every_grid_candidate_is_held_to_the_limits_and_the_grid_to_its_size() -> None:
+    with pytest.raises(SpecError) as info:
+        expand_grid({"max_iter": [100, 10**7]}, "logistic_regression", limits={"max_iter": 10_000})
+    assert info.value.field == "params.max_iter"
+    with pytest.raises(SpecError) as info:
+        expand_grid({"C": [0.1, 1.0, 10.0]}, "logistic_regression", max_candidates=2)
+    assert info.value.field == "grid" and "at most 2" in info.value.message

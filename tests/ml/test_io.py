@@ -16,7 +16,7 @@ from pandas.api import types as ptypes
 
 from apps.ml import io as mlio
 from apps.ml.errors import DataFileError
-from apps.ml.io import MAX_COLUMNS_DEFAULT, file_sha256, read_table, sniff_format
+from apps.ml.io import MAX_COLUMNS_DEFAULT, file_sha256, inspect_table, read_table, sniff_format
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> str:
@@ -303,6 +303,108 @@ def test_it_rejects_an_unknown_format_name(tmp_path):
     path = write(tmp_path, "a.csv", b"a\n1\n")
     err = rejected(read_table, path, "xlsx")
     assert "Unsupported file format" in err.message
+
+
+# --------------------------------------------------------------------------- shape limits
+
+
+def zeros_parquet(tmp_path: Path, name: str, *, rows: int, row_groups: int = 1, columns: int = 4) -> str:
+    path = tmp_path / name
+    block = pa.table({f"c{i}": np.zeros(rows // row_groups, dtype=np.int64) for i in range(columns)})
+    with pq.ParquetWriter(path, block.schema, compression="zstd") as writer:
+        for _ in range(row_groups):
+            writer.write_table(block)
+    return str(path)
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("Parquet data was decoded")
+
+    for method in ("read", "read_row_group", "read_row_groups", "iter_batches"):
+        monkeypatch.setattr(pq.ParquetFile, method, refuse)
+
+
+def test_a_parquet_file_is_judged_by_its_footer_before_any_row_is_decoded(tmp_path, no_decoding):
+    path = zeros_parquet(tmp_path, "bomb.parquet", rows=6_000_000, row_groups=6)
+    err = rejected(read_table, path, "parquet")
+    assert err.code == "too_many_rows" and "6,000,000 rows; the limit is 5,000,000" in err.message
+    err = rejected(inspect_table, path, "bomb.parquet")
+    assert err.code == "too_many_rows"
+
+
+def test_rows_times_columns_is_capped_from_the_footer(tmp_path, no_decoding):
+    path = zeros_parquet(tmp_path, "wide.parquet", rows=1000, columns=5)
+    err = rejected(read_table, path, "parquet", max_cells=4000)
+    assert err.code == "too_many_cells" and "1,000 rows x 5 columns = 5,000 values" in err.message
+
+
+def test_a_nested_parquet_column_is_refused_from_the_footer(tmp_path, no_decoding):
+    path = write_parquet(tmp_path, "nested.parquet", pa.table({"a": [[1, 2], [3]], "b": [1, 2]}))
+    err = rejected(inspect_table, path, "nested.parquet")
+    assert err.code == "unsupported_type" and "'a'" in err.message
+
+
+def test_a_parquet_file_is_read_row_group_by_row_group(tmp_path, monkeypatch):
+    path = zeros_parquet(tmp_path, "groups.parquet", rows=3000, row_groups=3)
+    seen = []
+    original = pq.ParquetFile.read_row_group
+    monkeypatch.setattr(pq.ParquetFile, "read", lambda *a, **k: pytest.fail("read the whole file at once"))
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group",
+                        lambda self, i, *a, **k: seen.append(i) or original(self, i, *a, **k))
+    df = read_table(path, "parquet")
+    assert seen == [0, 1, 2] and df.shape == (3000, 4)
+
+
+def test_text_repeated_from_a_tiny_dictionary_is_refused_before_it_is_expanded(tmp_path):
+    # 3.5 KB on disk, 3 GB once every row's copy of the 3 MB string is made
+    big = pa.DictionaryArray.from_arrays(pa.array(np.zeros(1000, dtype=np.int32)), pa.array(["a" * 3_000_000]))
+    path = tmp_path / "amplified.parquet"
+    pq.write_table(pa.table({"s": big, "n": np.arange(1000)}), path, compression="zstd",
+                   dictionary_pagesize_limit=64 << 20)
+    assert path.stat().st_size < 100_000
+    err = rejected(read_table, str(path), "parquet")
+    assert err.code == "too_large_decoded" and "3,000,0" in err.message
+
+
+def test_text_read_through_its_dictionary_comes_back_as_plain_strings(tmp_path):
+    df_in = pd.DataFrame({"plan": ["basic", "pro", None, "pro"] * 50, "id": [f"c{i}" for i in range(200)]})
+    path = tmp_path / "text.parquet"
+    df_in.to_parquet(path)
+    pd.testing.assert_frame_equal(read_table(str(path), "parquet"), pq.read_table(path).to_pandas())
+
+
+def test_a_csv_with_more_rows_than_the_limit_is_refused_while_it_streams(tmp_path, monkeypatch):
+    path = write(tmp_path, "long.csv", b"a,b\n" + b"1,2\n" * 500)
+    monkeypatch.setattr(mlio.pa_csv, "read_csv", lambda *a, **k: pytest.fail("parsed a table over the limit"))
+    err = rejected(read_table, path, "csv", max_rows=499)
+    assert err.code == "too_many_rows" and "at least 500 rows; the limit is 499" in err.message
+
+
+def test_a_csv_over_the_value_limit_is_refused(tmp_path):
+    path = write(tmp_path, "cells.csv", b"a,b,c\n" + b"1,2,3\n" * 100)
+    err = rejected(read_table, path, "csv", max_cells=299)
+    assert err.code == "too_many_cells" and "x 3 columns" in err.message
+
+
+def test_quoted_newlines_do_not_count_as_rows(tmp_path):
+    path = write(tmp_path, "notes.csv", b'id,note\n' + b'1,"one\ntwo\nthree"\n' * 10)
+    df = read_table(path, "csv", max_rows=10)
+    assert len(df) == 10 and df["note"].iloc[0] == "one\ntwo\nthree"
+
+
+def test_inspect_table_runs_only_the_cheap_checks(tmp_path, monkeypatch):
+    monkeypatch.setattr(mlio.pa_csv, "read_csv", lambda *a, **k: pytest.fail("parsed the body"))
+    ragged = write(tmp_path, "ragged.csv", b"a,b,c\n1,2,3\n4,5\n")
+    facts = inspect_table(ragged, "ragged.csv")
+    assert facts.format == "csv" and facts.columns == ["a", "b", "c"] and facts.rows is None
+    parquet = write_parquet(tmp_path, "p.parquet", pa.table({"x": [1, 2, 3]}))
+    assert inspect_table(parquet, "p.parquet").rows == 3
+    header_only = write(tmp_path, "head.csv", b"a,b\n\n")
+    assert rejected(inspect_table, header_only, "head.csv").code == "no_rows"
+    dupes = write(tmp_path, "dupes.csv", b"a,a\n1,2\n")
+    assert rejected(inspect_table, dupes, "dupes.csv").code == "duplicate_columns"
 
 
 # --------------------------------------------------------------------------- file_sha256

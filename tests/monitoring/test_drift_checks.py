@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from django.core import mail
 
 from apps.core.models import Job
-from apps.monitoring.models import Alert, DriftReport, Retraining
+from apps.monitoring.models import Alert, Retraining
 from apps.monitoring.services import alert_notify, drift_check, retraining_prepare
 from tests.monitoring.conftest import send
 
@@ -166,43 +165,3 @@ def test_reports_are_listed_by_the_drift_api_and_a_check_can_be_requested(policy
                                    {"window_start": "2026-02-01T00:00", "window_end": "2026-01-01T00:00"},
                                    content_type="application/json")
     assert bad.status_code == 400 and "window_start" in bad.json()["error"]["fields"]
-
-
-@pytest.mark.parametrize("status", [500, "timeout"])
-def test_a_failing_webhook_is_retried_a_bounded_number_of_times(policy, deployed, status):
-    import http.server
-    import threading
-    import time as _time
-
-    calls = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            calls.append(self.rfile.read(int(self.headers["Content-Length"])))
-            if status == "timeout":
-                _time.sleep(6.5)
-            self.send_response(500 if status == 500 else 200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        policy.webhook_url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        policy.drift_share = 0.3
-        policy.save()
-        window = send(deployed, hours_ago=2, seed=8, shift=3.0)
-        alert = Alert.objects.get(opened_by=check(policy, window))
-        started = _time.monotonic()
-        alert_notify(alert=alert, event="opened")
-        elapsed = _time.monotonic() - started
-    finally:
-        server.shutdown()
-    alert.refresh_from_db()
-    outcome = alert.notifications[0]["outcomes"][0]
-    assert outcome["channel"] == "webhook" and outcome["ok"] is False
-    assert len(outcome["attempts"]) == 3 and len(calls) == 3
-    assert elapsed < 3 * 5 + 5
-    assert DriftReport.objects.count() == 1

@@ -17,6 +17,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from apps.core.demo_password import demo_password
 from apps.core.supervisor import Service, Supervisor
 
 
@@ -78,8 +79,6 @@ class Command(BaseCommand):
                 [sys.executable, "manage.py", "seed_demo"], start_new_session=True
             )
             threading.Thread(target=self._report_seeding, args=(seeding,), daemon=True).start()
-        from .seed_demo import demo_password
-
         self.stdout.write(self.style.SUCCESS(f"MLOps dashboard at http://{host}:{port}/  (Ctrl-C stops it)"))
         self.stdout.write(
             "demo users: viewer, engineer, analyst, analyst2, admin; password: "

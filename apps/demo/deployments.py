@@ -14,11 +14,10 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from apps.datasets.demo import churn_frame
+from apps.demo.datasets import churn_frame
+from apps.deployments.models import Deployment, Environment, PredictionLog
+from apps.deployments.services import deployment_create, feedback_attach, predict_and_log, target_of
 from apps.registry.models import ModelVersion
-
-from .models import Deployment, Environment, PredictionLog
-from .services import deployment_create, feedback_attach, predict_and_log, target_of
 
 DAYS = 30
 DRIFT_FROM_DAY = 18

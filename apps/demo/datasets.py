@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from sklearn.datasets import load_breast_cancer, load_diabetes
 
-from .models import Dataset, VersionSource
-from .services import dataset_create, dataset_version_create
+from apps.datasets.models import Dataset, VersionSource
+from apps.datasets.services import dataset_create, dataset_version_create
 
 CHURN_RULES = {
     "max_missing_share": {"*": 0.05},
@@ -63,8 +64,6 @@ def churn_frame(rows: int, *, seed: int, month: int, shift: float = 0.0) -> pd.D
 
 
 def _versions() -> list[tuple[str, dict, list[tuple[str, pd.DataFrame, str]]]]:
-    from sklearn.datasets import load_breast_cancer, load_diabetes
-
     cancer = load_breast_cancer(as_frame=True).frame.rename(columns=lambda c: c.replace(" ", "_"))
     cancer["diagnosis"] = np.where(cancer.pop("target") == 1, "benign", "malignant")
     diabetes = load_diabetes(as_frame=True, scaled=False).frame.rename(columns={"target": "progression"})

@@ -7,13 +7,12 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from apps.core.demo_wait import wait_for
 from apps.core.models import Job
 from apps.core.services import job_create
+from apps.demo.wait import wait_for
 from apps.deployments.models import Deployment, PredictionLog
-
-from .models import MonitorPolicy, Retraining
-from .services import CHECK_JOB, policy_ensure
+from apps.monitoring.models import MonitorPolicy, Retraining
+from apps.monitoring.services import CHECK_JOB, policy_ensure
 
 
 def seed() -> str:

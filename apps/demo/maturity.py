@@ -14,10 +14,10 @@ import logging
 
 from django.contrib.auth import get_user_model
 
-from apps.core.demo_wait import wait_for
 from apps.core.models import Job
 from apps.core.services import job_create
 from apps.datasets.services import load_version_frame
+from apps.demo.wait import wait_for
 from apps.deployments.models import Deployment, Environment
 from apps.deployments.services import (
     deployment_create,
@@ -26,13 +26,17 @@ from apps.deployments.services import (
     predict_and_log,
     target_of,
 )
+from apps.maturity.models import MaturitySettings, MaturitySnapshot, PipelineChange
+from apps.maturity.services import (
+    pipeline_change_create,
+    pipeline_policy_set,
+    snapshot_all,
+    snapshot_backfill,
+)
 from apps.monitoring.models import MonitorPolicy, Retraining
-from apps.monitoring.services import CHECK_JOB, policy_ensure, retraining_start
+from apps.monitoring.services import CHECK_JOB, policy_ensure, retraining_request
 from apps.registry.models import PromotionRequest, RegisteredModel
 from apps.registry.services import promotion_approve
-
-from .models import MaturitySettings, MaturitySnapshot, PipelineChange
-from .services import pipeline_change_create, pipeline_policy_set, snapshot_all, snapshot_backfill
 
 logger = logging.getLogger(__name__)
 CLIMBER = "cancer-model"
@@ -118,7 +122,7 @@ def seed() -> str:
         _traffic(analyst, active)
         job = job_create(kind=CHECK_JOB, target=policy, message="Demo: drift check of the new release")
         wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, what="the demo drift check", timeout=300)
-        retraining = retraining_start(policy=policy, trigger="manual", user=engineer)
+        retraining = retraining_request(user=engineer, policy=policy)
         wait_for(lambda: Retraining.objects.get(pk=retraining.pk).status in ("awaiting approval", "failed"),
                  what="the demo retraining", timeout=600)
         steps.append("drift check and retraining done")

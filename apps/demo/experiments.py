@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from apps.core.demo_wait import wait_for
 from apps.core.models import FINISHED_STATUSES, Job
 from apps.datasets.models import Dataset, DatasetVersion
-
-from .models import Experiment, Run, RunSource
-from .services import experiment_create, run_launch
+from apps.demo.wait import wait_for
+from apps.experiments.models import Experiment, Run, RunSource
+from apps.experiments.services import experiment_create, run_launch
 
 EXPERIMENTS = [
     # name, dataset, target, version number, [(algorithm, params)]

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 
-from apps.core.demo_wait import wait_for
 from apps.core.models import Job
+from apps.demo.wait import wait_for
 from apps.experiments.models import Experiment
-
-from .models import ModelVersion, PromotionRequest, RegisteredModel
-from .services import model_version_register, promotion_approve, promotion_reject, promotion_request
+from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel
+from apps.registry.services import (
+    model_version_register,
+    promotion_approve,
+    promotion_reject,
+    promotion_request,
+)
 
 
 def _users():

@@ -1,14 +1,15 @@
-"""Create the demo users (and, from the later apps, their demo data). Idempotent."""
+"""Create the demo users and the demo data of every app. Idempotent."""
 
 from __future__ import annotations
 
-import secrets
-
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+
+from apps.accounts.services import role_groups_ensure
+from apps.core.demo_password import demo_password
+from apps.demo.seed import seed_demo_data
 
 DEMO_USERS = [
     # username, group, is_staff, full name
@@ -20,20 +21,6 @@ DEMO_USERS = [
 ]
 
 
-def demo_password() -> str:
-    """DEMO_PASSWORD when set, else one generated once and kept under var/."""
-    if settings.DEMO_PASSWORD:
-        return settings.DEMO_PASSWORD
-    path = settings.VAR_DIR / "demo_password"
-    if path.exists():
-        return path.read_text().strip()
-    password = secrets.token_urlsafe(9)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(password + "\n")
-    path.chmod(0o600)
-    return password
-
-
 class Command(BaseCommand):
     help = "Create the demo users and demo data; running it twice creates nothing twice."
 
@@ -41,8 +28,6 @@ class Command(BaseCommand):
         parser.add_argument("--users-only", action="store_true", help="only the demo users")
 
     def handle(self, *args, users_only: bool = False, **options):
-        from apps.accounts.services import role_groups_ensure
-
         role_groups_ensure()
         password = demo_password()
         User = get_user_model()
@@ -69,6 +54,4 @@ class Command(BaseCommand):
         self.stdout.write(f"demo users ready ({', '.join(created) or 'none new'}); password: {password}")
         if users_only:
             return
-        from apps.core.demo import seed_demo_data
-
         seed_demo_data(stdout=self.stdout)
