@@ -58,9 +58,9 @@ def detail(request, pk: int):
     require_viewer(request)
     policy = get_object_or_404(MonitorPolicy.objects.select_related("model", "environment"), pk=pk)
     reports = list(policy.reports.order_by("-window_end")[:HISTORY_REPORTS])[::-1]
-    alerts = list(policy.alerts.order_by("opened_at"))
+    alerts = list(policy.alerts.select_related("opened_by").prefetch_related("retrainings").order_by("opened_at"))
     retrainings = [retraining_refresh(r) for r in policy.retrainings.select_related(
-        "alert", "run__job", "model_version", "promotion", "dataset_version", "job").order_by("created_at")]
+        "alert", "run__job", "model_version__model", "promotion", "dataset_version__dataset", "job").order_by("created_at")]
     deployment = active_deployment_of(policy)
     metric = policy.performance_metric or policy.model.primary_metric
     holdout = deployment.model_version.metrics.get(metric) if deployment else None
