@@ -149,6 +149,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.experiments",
     "apps.registry",
+    "apps.tracking",
     "apps.deployments",
     "apps.monitoring",
     "apps.maturity",
@@ -230,6 +231,8 @@ STORAGES = {
 FILE_UPLOAD_HANDLERS = ["apps.core.uploads.HashingSizeLimitedUploadHandler"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
+# One file uploaded by the MLflow client (/mlflow/api/2.0/mlflow-artifacts/artifacts/...), streamed to storage.
+TRACKING_ARTIFACT_MAX_BYTES = env_int("TRACKING_ARTIFACT_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",

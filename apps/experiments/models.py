@@ -149,7 +149,7 @@ class Run(models.Model):
     # --- what the MLflow client logs (empty for catalog runs) ---
     name = models.CharField(max_length=250, blank=True)
     mlflow_status = models.CharField(max_length=10, choices=MlflowRunStatus.choices, blank=True)
-    start_time = models.BigIntegerField(null=True, blank=True, help_text="Epoch milliseconds.")
+    start_time = models.BigIntegerField(null=True, blank=True, default=now_ms, help_text="Epoch milliseconds.")
     end_time = models.BigIntegerField(null=True, blank=True, help_text="Epoch milliseconds.")
     lifecycle_stage = models.CharField(max_length=8, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
     client_user = models.CharField(max_length=250, blank=True, help_text="The user_id the MLflow client sent.")
@@ -159,6 +159,8 @@ class Run(models.Model):
         help_text="Per metric key, the latest point {value, timestamp, step}; ``metrics`` holds its finite value.",
     )
     model_outputs = models.JSONField(default=list, blank=True)
+    artifacts_frozen = models.BooleanField(
+        default=False, help_text="Set once a model version is registered from these files: they no longer change.")
 
     class Meta:
         ordering = ["experiment", "-number"]
@@ -323,6 +325,8 @@ class LoggedModel(models.Model):
     tags = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=list, blank=True, help_text="Metrics logged with this model's id.")
     lifecycle_stage = models.CharField(max_length=8, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    artifacts_frozen = models.BooleanField(
+        default=False, help_text="Set once a model version is registered from these files: they no longer change.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_ms = models.BigIntegerField(default=now_ms)
     updated_ms = models.BigIntegerField(default=now_ms)
