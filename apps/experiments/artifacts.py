@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -88,7 +89,7 @@ class Owner:
 def owner_of(path: str) -> Owner | None:
     """The run or logged model whose artifact root ``path`` lies under, if any."""
     parts = path.split("/")
-    if len(parts) < 3 or not parts[0].isdigit():
+    if len(parts) < 3 or not re.fullmatch(r"[0-9]{1,18}", parts[0]):
         return None
     experiment_id = int(parts[0])
     if parts[1] == "models" and len(parts) >= 4 and parts[3] == "artifacts":

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
@@ -225,7 +227,7 @@ def run_compare(request, pk: int):
     require_viewer(request)
     experiment = get_object_or_404(Experiment, pk=pk)
     raw = request.GET.getlist("runs") or request.GET.get("ids", "").split(",")
-    ids = [int(x) for x in raw if str(x).strip().isdigit()]
+    ids = [int(x) for x in raw if re.fullmatch(r"[0-9]{1,18}", str(x).strip())]
     if experiment.is_mlflow:
         return views_mlflow.mlflow_compare(request, experiment, ids)
     error = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import tempfile
 
 import sklearn
@@ -96,7 +97,7 @@ def catalog_files(version: ModelVersion, allowed: set[str]) -> list[dict]:
 def catalog_version_for(path: str) -> tuple[ModelVersion | None, str]:
     """The catalog version a virtual path names, and the file inside ("" for the directory itself)."""
     parts = path.split("/")
-    if len(parts) < 2 or parts[0] != ROOT or not parts[1].isdigit() or len(parts) > 3:
+    if len(parts) < 2 or parts[0] != ROOT or not re.fullmatch(r"[0-9]{1,18}", parts[1]) or len(parts) > 3:
         return None, ""
     version = ModelVersion.objects.select_related("model", "run").filter(
         pk=int(parts[1]), origin="catalog").first()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -78,10 +79,12 @@ def _scalar(value: Any, kind: Any, name: str) -> Any:
     if kind == "string":
         if not isinstance(value, str):
             raise invalid(f"Invalid value {str(value)[:60]} for parameter '{name}' supplied: it must be a string.")
+        if "\x00" in value:
+            raise invalid(f"Parameter '{name}' contains a NUL character.")
         return value
     if kind in ("int64", "int32"):
         bound = 2**63 if kind == "int64" else 2**31
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,20}", value.strip()):
             value = int(value)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -205,6 +208,8 @@ def endpoint(**handlers: tuple[str, Callable]) -> Callable:
             return response
         access, handler = entry
         try:
+            if any("\x00" in str(v) for v in kwargs.values()):
+                raise invalid("The path contains a NUL character.")
             user = authenticate(request)
             require_access(user, access)
             result = handler(request, user, **kwargs)
@@ -218,6 +223,7 @@ def endpoint(**handlers: tuple[str, Callable]) -> Callable:
             return result
         return json_response(result or {})
 
+    view.handlers = handlers
     return view
 
 

@@ -3,6 +3,8 @@ catalog versions as virtual MLflow model directories under ``registry/<version>`
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
@@ -44,7 +46,7 @@ def _download(chunks, size: int, name: str) -> StreamingHttpResponse:
 def upload(user, message, request, path: str, **_):
     path = _clean(path)
     raw_length = request.META.get("CONTENT_LENGTH") or ""
-    if not raw_length.isdigit():
+    if not re.fullmatch(r"[0-9]{1,19}", raw_length):
         raise MlflowError("INVALID_PARAMETER_VALUE", "An artifact upload needs a Content-Length header.", 411)
     length = int(raw_length)
     limit = settings.TRACKING_ARTIFACT_MAX_BYTES

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from apps.experiments import mlflow_runs as svc
 from apps.experiments import search
 from apps.experiments.models import Experiment, Lifecycle, MetricPoint, Run, metric_value_json
@@ -29,8 +31,8 @@ def page_size(requested: int | None, default: int, largest: int) -> int:
 def experiment_by_id(experiment_id: str | None) -> Experiment:
     if not experiment_id:
         raise invalid("Missing value for required parameter 'experiment_id'.")
-    found = Experiment.objects.filter(pk=int(experiment_id)).first() if experiment_id.isdigit() and len(
-        experiment_id) < 19 else None
+    found = (Experiment.objects.filter(pk=int(experiment_id)).first()
+             if re.fullmatch(r"[0-9]{1,18}", experiment_id) else None)
     if found is None:
         raise MlflowError("RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with ID {experiment_id}")
     return found
