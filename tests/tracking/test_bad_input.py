@@ -50,6 +50,12 @@ def test_unknown_ids_are_resource_does_not_exist(api):
     assert_mlflow_error(api.get(f"{ARTIFACTS}/1/nope/artifacts/x"), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
+def test_odd_characters_in_ids_are_invalid_not_server_errors(api, run_info):
+    assert_mlflow_error(api.get("experiments/get", experiment_id="\u00b2"), 404, "RESOURCE_DOES_NOT_EXIST")
+    assert_mlflow_error(api.get("runs/get", run_id="a\x00b"), 400, "INVALID_PARAMETER_VALUE")
+    assert_mlflow_error(api.call("DELETE", "logged-models/%00/tags/k"), 400, "INVALID_PARAMETER_VALUE")
+
+
 def test_a_param_relogged_with_another_value_is_refused_and_the_same_value_is_accepted(api, run_info):
     body = {"run_id": run_info["run_id"], "key": "lr", "value": "0.1"}
     assert api.post("runs/log-parameter", body).status_code == 200
