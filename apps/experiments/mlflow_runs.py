@@ -114,6 +114,29 @@ def mlflow_experiment_create(*, user, name: str, tags: dict[str, str] | None = N
     return experiment
 
 
+DEFAULT_EXPERIMENT_ID = 0
+
+
+def mlflow_default_experiment(*, user) -> Experiment:
+    """MLflow's "Default" experiment (id 0), where ``mlflow.start_run()`` logs when none was set."""
+    found = Experiment.objects.filter(pk=DEFAULT_EXPERIMENT_ID).first()
+    if found is not None:
+        return found
+    _require_logging(user)
+    try:
+        with transaction.atomic():
+            experiment = Experiment.objects.create(pk=DEFAULT_EXPERIMENT_ID, name="Default",
+                                                   source=ExperimentSource.MLFLOW, created_by=user)
+            audit_record(actor=user, action="experiment.mlflow_create", obj=experiment, after={"name": "Default"})
+    except IntegrityError:
+        found = Experiment.objects.filter(pk=DEFAULT_EXPERIMENT_ID).first()
+        if found is None:
+            raise ValidationError({"experiment_id": "An experiment named 'Default' already exists; call "
+                                                    "mlflow.set_experiment() with a name of your own."}) from None
+        return found
+    return experiment
+
+
 def mlflow_experiment_rename(*, user, experiment: Experiment, new_name: str) -> Experiment:
     _require_logging(user)
     writable_experiment(experiment)

@@ -150,7 +150,10 @@ restore_experiment = _lifecycle_handler(Lifecycle.ACTIVE)
 @handler_for({"experiment_id": "string", "user_id": "string", "run_name": "string", "start_time": "int64",
               "tags": [TAG]})
 def create_run(user, message, **_):
-    experiment = experiment_by_id(message.get("experiment_id"))
+    if message.get("experiment_id") == "0":
+        experiment = svc.mlflow_default_experiment(user=user)
+    else:
+        experiment = experiment_by_id(message.get("experiment_id"))
     run = svc.mlflow_run_create(user=user, experiment=experiment, run_name=message.get("run_name", ""),
                                 start_time=message.get("start_time"), tags=_tags(message.get("tags")),
                                 client_user=message.get("user_id", ""))

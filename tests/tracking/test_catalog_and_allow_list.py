@@ -49,6 +49,14 @@ def test_a_catalog_run_reads_like_an_mlflow_run_and_refuses_writes(api, catalog_
                         "INVALID_PARAMETER_VALUE")
 
 
+def test_a_run_started_without_an_experiment_goes_to_mlflows_default_experiment(api):
+    first = api.post("runs/create", {"experiment_id": "0"})
+    second = api.post("runs/create", {"experiment_id": "0"})
+    assert first.status_code == second.status_code == 200
+    assert first.json()["run"]["info"]["experiment_id"] == "0"
+    assert api.get("experiments/get", experiment_id="0").json()["experiment"]["name"] == "Default"
+
+
 def test_a_logged_dataset_whose_digest_is_our_sha256_links_to_our_version(api, engineer):
     data = Dataset.objects.create(name="linked", owner=engineer)
     version = make_version(data, mixed_frame(50, seed=9), engineer)
