@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,8 +137,8 @@ def our_server(workers: int, var: str) -> tuple[subprocess.Popen, str, str]:
     server = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "mlops_web.wsgi:application",
          f"--bind=127.0.0.1:{port}", f"--workers={workers}", "--worker-class=gthread", "--threads=4",
-         "--keep-alive=30", "--log-level=warning", "--timeout=300"], cwd=ROOT, env=os.environ.copy())
-    wait_for(f"http://127.0.0.1:{port}/healthz")
+         "--keep-alive=30", "--log-level=warning", "--timeout=300"], cwd=ROOT, env=os.environ.copy(),
+        start_new_session=True)
     return server, f"http://127.0.0.1:{port}/mlflow", key
 
 
@@ -149,8 +150,7 @@ def mlflow_server(workers: int, var: str) -> tuple[subprocess.Popen, str]:
         [str(venv / "bin" / "mlflow"), "server", "--backend-store-uri", f"sqlite:///{var}/mlflow.db",
          "--artifacts-destination", f"{var}/mlflow-artifacts", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers)], env={**env, "MLFLOW_DISABLE_TELEMETRY": "true"}, cwd=var,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(f"http://127.0.0.1:{port}/health", timeout=180)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     return server, f"http://127.0.0.1:{port}"
 
 
@@ -197,6 +197,9 @@ def main() -> None:
         servers.append(ours)
         theirs, their_uri = mlflow_server(args.workers, var)
         servers.append(theirs)
+        wait_for(our_uri.replace("/mlflow", "/healthz"))
+        # MLflow's server starts a job runner and migrates its database first: minutes on a busy machine
+        wait_for(f"{their_uri}/health", timeout=600)
         mine = run_workload(our_uri, {"MLFLOW_TRACKING_TOKEN": key})
         reference = run_workload(their_uri, {})
         print(f"Tracking, same MLflow client, {args.workers} workers each "
@@ -212,9 +215,12 @@ def main() -> None:
         print(f"  experiment page queries: {small} with 10 runs, {large} with 10,000 runs "
               f"({'constant' if small == large else 'GROWS'})")
     finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=30)
+        for server in servers:  # each server and the workers it forked share a session of their own
+            try:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(server.pid, signal.SIGKILL)
         pg.stop()
 
 

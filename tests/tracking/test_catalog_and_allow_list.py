@@ -90,3 +90,10 @@ def test_an_admin_trusts_a_scikit_learn_type_and_the_next_version_is_judged_with
     assert AuditEvent.objects.filter(action="trusted_type.add", actor=admin_user).count() == 1
     after = _register(api, "needs-type-2", "sklearn.some_module", "Thing")
     assert after.deployable, after.not_deployable_reasons
+
+
+def test_pages_of_later_apps_still_open_once_an_external_version_exists(api, client_for, viewer):
+    _register(api, "external-only", "builtins", "eval")
+    browser = client_for(viewer)
+    for url in ("/", "/maturity/", "/models/", "/deployments/", "/monitoring/", "/experiments/"):
+        assert browser.get(url).status_code == 200, url
