@@ -66,6 +66,14 @@ def now_ms() -> int:
     return int(timezone.now().timestamp() * 1000)
 
 
+def _from_ms(value: int | None):
+    from datetime import UTC, datetime
+
+    if value is None or not -(10**14) < value < 10**14:  # the client may send any int64
+        return None
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
 class Experiment(models.Model):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
@@ -192,6 +200,14 @@ class Run(models.Model):
     @property
     def git_commit(self) -> str:
         return (self.tags or {}).get("mlflow.source.git.commit", "")
+
+    @property
+    def started_at(self):
+        return _from_ms(self.start_time)
+
+    @property
+    def ended_at(self):
+        return _from_ms(self.end_time)
 
     @property
     def display_name(self) -> str:

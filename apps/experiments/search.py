@@ -295,6 +295,11 @@ def _json_text(field: str, key: str):
     return KeyTextTransform(key, field)
 
 
+def json_text(field: str, key: str):
+    """The text of ``field[key]`` (a JSON object of tags or params), for string comparisons."""
+    return Cast(KeyTextTransform(key, field), TextField())
+
+
 def filter_runs(queryset, clauses: list[Clause]):
     """Apply parsed clauses to a Run queryset."""
     from .models import RunInput

@@ -84,8 +84,7 @@ def _filtered(models, clauses):
     for index, clause in enumerate(clauses):
         name = f"_f{index}"
         if clause.entity in ("params", "tags"):
-            models = models.annotate(**{name: search.Cast(search.KeyTextTransform(clause.key, clause.entity),
-                                                          search.TextField())})
+            models = models.annotate(**{name: search.json_text(clause.entity, clause.key)})
             models = models.filter(search.string_q(name, clause.op, clause.value))
             continue
         field, kind = ATTRIBUTES.get(clause.key, (None, None)) if clause.entity == "attributes" else (None, None)

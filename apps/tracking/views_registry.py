@@ -113,8 +113,7 @@ def _model_filter(models, clauses):
             models = models.filter(search.string_q("name", clause.op, clause.value))
         elif clause.entity == "tags":
             name = f"_t{index}"
-            models = models.annotate(**{name: search.Cast(search.KeyTextTransform(clause.key, "tags"),
-                                                          search.TextField())})
+            models = models.annotate(**{name: search.json_text("tags", clause.key)})
             q = search.string_q(name, clause.op, clause.value)
             if clause.op in ("!=", "NOT IN"):  # a model without the tag is not equal to anything
                 q = q | Q(**{f"{name}__isnull": True})
@@ -214,8 +213,7 @@ def _version_filter(versions, clauses):
             versions = versions.filter(search.number_q("version", clause.op, clause.value))
         elif clause.entity == "tags":
             name = f"_t{index}"
-            versions = versions.annotate(**{name: search.Cast(search.KeyTextTransform(clause.key, "tags"),
-                                                              search.TextField())})
+            versions = versions.annotate(**{name: search.json_text("tags", clause.key)})
             q = search.string_q(name, clause.op, clause.value)
             if clause.op in ("!=", "NOT IN"):
                 q = q | Q(**{f"{name}__isnull": True})

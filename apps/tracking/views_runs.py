@@ -91,11 +91,9 @@ def search_experiments(user, message, **_):
     experiments = Experiment.objects.filter(lifecycle_stage__in=_lifecycle(message.get("view_type")))
     for clause in search.parse_filter(message.get("filter"), default_entity="attributes"):
         if clause.entity == "attributes" and clause.key == "name" and isinstance(clause.value, str | tuple):
-            experiments = experiments.annotate(_name=search.Cast("name", search.TextField())).filter(
-                search.string_q("_name", clause.op, clause.value))
+            experiments = experiments.filter(search.string_q("name", clause.op, clause.value))
         elif clause.entity == "tags" and isinstance(clause.value, str | tuple):
-            experiments = experiments.annotate(_t=search.Cast(search.KeyTextTransform(clause.key, "tags"),
-                                                              search.TextField())).filter(
+            experiments = experiments.annotate(_t=search.json_text("tags", clause.key)).filter(
                 search.string_q("_t", clause.op, clause.value))
         else:
             raise invalid(f"Experiments filter on name or tags, not {clause.entity}.{clause.key}.")

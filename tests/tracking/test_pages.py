@@ -101,3 +101,11 @@ def test_the_mlflow_experiment_page_keeps_a_constant_query_count(api, client_for
         browser.get(url, {"sort": "-metrics.accuracy"})
     # session, user, groups, the count, the page of runs, the pending-promotions badge...: the same number
     assert len(many.captured_queries) == len(one.captured_queries) <= 10
+
+
+def test_the_runs_table_opens_when_a_run_has_lost_its_creator(api, client_for, viewer):
+    experiment_id = api.experiment("orphans")
+    logged_run(api, experiment_id, "orphan", 0.5, "1")
+    Run.objects.filter(experiment_id=experiment_id).update(created_by=None, client_user="")
+    page = client_for(viewer).get(Experiment.objects.get(pk=experiment_id).get_absolute_url())
+    assert page.status_code == 200 and b"orphan" in page.content
