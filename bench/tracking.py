@@ -120,7 +120,8 @@ def run_workload(tracking_uri: str, env_extra: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def our_server(workers: int, var: str) -> tuple[subprocess.Popen, str, str]:
+def prepare_database() -> str:
+    """Migrate, and make the engineer the client logs in as; returns their API token."""
     import django
 
     django.setup()
@@ -134,13 +135,17 @@ def our_server(workers: int, var: str) -> tuple[subprocess.Popen, str, str]:
     user = User.objects.create_user("bench-engineer", password="bench-password-1")
     user.groups.add(Group.objects.get(name="ml_engineer"))
     _, key = api_token_create(user=user, name="bench")
+    return key
+
+
+def our_server(workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     server = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "mlops_web.wsgi:application",
          f"--bind=127.0.0.1:{port}", f"--workers={workers}", "--worker-class=gthread", "--threads=4",
          "--keep-alive=30", "--log-level=warning", "--timeout=300"], cwd=ROOT, env=os.environ.copy(),
         start_new_session=True)
-    return server, f"http://127.0.0.1:{port}/mlflow", key
+    return server, f"http://127.0.0.1:{port}/mlflow"
 
 
 def mlflow_server(workers: int, var: str) -> tuple[subprocess.Popen, str]:
@@ -204,10 +209,11 @@ def main() -> None:
     })
     servers = []
     try:
-        ours, our_uri, key = our_server(args.workers, var)
+        key = prepare_database()
         if args.pages_only:
             print_page_queries()
             return
+        ours, our_uri = our_server(args.workers)
         servers.append(ours)
         theirs, their_uri = mlflow_server(args.workers, var)
         servers.append(theirs)
