@@ -130,6 +130,8 @@ ROWS: list[Row] = [
     Row("experiments:run_cancel", lambda o: f"/experiments/runs/{o['run2'].pk}/cancel/", ENGINEER_ACTION, method="POST"),
     Row("experiments:run_artifact", lambda o: f"/experiments/runs/{o['run'].pk}/artifacts/1/none/artifacts/x",
         statuses(404, anon=302, outsider=403), note="a catalog run has no MLflow files; tests/tracking covers them"),
+    Row("tracking:artifact", fixed("/mlflow/api/2.0/mlflow-artifacts/artifacts/1/none/artifacts/x"), statuses(401),
+        note="MLflow routes ignore sessions (CSRF-exempt): tokens or Basic only; tests/tracking covers the roles"),
     Row("api:algorithm_list", fixed("/api/v1/algorithms/"), API_READ),
     Row("api:experiment_list", fixed("/api/v1/experiments/"), API_READ),
     Row("api:experiment_detail", lambda o: f"/api/v1/experiments/{o['experiment'].pk}/", API_READ),

@@ -17,8 +17,11 @@ ARTIFACTS = r"^api/2\.0/mlflow-artifacts/"
 MODEL_ID = r"(?P<model_id>[^/]+)"
 
 
-def route(path: str, **handlers):
-    return re_path(path + "$", endpoint(**handlers))
+app_name = "tracking"
+
+
+def route(path: str, name: str | None = None, **handlers):
+    return re_path(path + "$", endpoint(**handlers), name=name)
 
 
 R, L, G = "read", "log", "register"
@@ -83,7 +86,8 @@ urlpatterns = [
     route(API + r"model-versions/delete-tag", DELETE=(G, reg.delete_model_version_tag)),
     # artifact proxy
     route(ARTIFACTS + r"artifacts", GET=(R, art.list_artifacts)),
-    route(ARTIFACTS + r"artifacts/(?P<path>.+)", GET=(R, art.download), PUT=(L, art.upload),
+    # named so body-size guards can leave it alone: it streams and enforces TRACKING_ARTIFACT_MAX_BYTES itself
+    route(ARTIFACTS + r"artifacts/(?P<path>.+)", name="artifact", GET=(R, art.download), PUT=(L, art.upload),
           DELETE=(L, art.delete_artifact)),
     route(ARTIFACTS + r"mpu/(?:create|complete|abort)/(?P<path>.+)", POST=(L, art.not_implemented)),
     route(ARTIFACTS + r"presigned/(?P<path>.+)", GET=(R, art.not_implemented)),
