@@ -152,6 +152,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.experiments",
     "apps.registry",
+    "apps.tracking",
     "apps.deployments",
     "apps.monitoring",
     "apps.maturity",
@@ -262,6 +263,11 @@ TRAINING_PARAM_LIMITS = {
     "n_neighbors": env_int("TRAINING_MAX_NEIGHBORS", 1000, minimum=1),
 }
 TRAINING_MAX_GRID_CANDIDATES = env_int("TRAINING_MAX_GRID_CANDIDATES", 50, minimum=1)
+# One file uploaded by the MLflow client (/mlflow/api/2.0/mlflow-artifacts/artifacts/...), streamed to storage.
+TRACKING_ARTIFACT_MAX_BYTES = env_int("TRACKING_ARTIFACT_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
+MLFLOW_PREFIX = "/mlflow/"
+# Views that stream their raw body themselves, with their own limit (the upload guard lets them have it).
+STREAMED_BODY_LIMITS = {"tracking:artifact": TRACKING_ARTIFACT_MAX_BYTES}
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",

@@ -27,6 +27,7 @@ urlpatterns = [
     path("monitoring/", include("apps.monitoring.urls")),
     path("maturity/", include("apps.maturity.urls")),
     path("admin/", admin.site.urls),
+    path("mlflow/", include("apps.tracking.urls")),
     path("api/v1/", include((api_urlpatterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api_docs"),

@@ -57,6 +57,8 @@ def _content_length(request) -> int:
 
 
 def _refuse(request, status: int, code: str, message: str):
+    if request.path.startswith(settings.MLFLOW_PREFIX):  # the MLflow client reads only its own error shape
+        return JsonResponse({"error_code": "INVALID_PARAMETER_VALUE", "message": message}, status=status)
     if request.path.startswith("/api/"):
         return JsonResponse(error_body(code, message), status=status)
     if request.headers.get("HX-Request"):
@@ -73,8 +75,11 @@ class UploadGuardMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         match = request.resolver_match
-        takes_a_file = match is not None and match.view_name in settings.UPLOAD_URL_NAMES
-        limit = upload_body_limit() if takes_a_file else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        view_name = match.view_name if match is not None else None
+        takes_a_file = view_name in settings.UPLOAD_URL_NAMES
+        # a view that streams its raw body itself (an MLflow artifact PUT) keeps its own, larger limit
+        limit = settings.STREAMED_BODY_LIMITS.get(view_name) or (
+            upload_body_limit() if takes_a_file else settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
         length = _content_length(request)
         if length > limit:
             return _refuse(

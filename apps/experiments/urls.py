@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, views_mlflow
 
 app_name = "experiments"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("runs/<int:pk>/", views.run_detail, name="run"),
     path("runs/<int:pk>/again/", views.run_again_view, name="run_again"),
     path("runs/<int:pk>/cancel/", views.run_cancel_view, name="run_cancel"),
+    path("runs/<int:pk>/artifacts/<path:path>", views_mlflow.run_artifact_download, name="run_artifact"),
 ]

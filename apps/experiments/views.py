@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -19,7 +20,7 @@ from apps.ml import metrics as ml_metrics
 from apps.ml.catalog import list_algorithms
 from apps.ml.errors import MLError
 
-from . import charts
+from . import charts, views_mlflow
 from .forms import ExperimentForm, RunLaunchForm, param_fields, params_and_grid
 from .models import Experiment, Run, TaskType
 from .services import experiment_create, run_again, run_cancel, run_launch
@@ -96,6 +97,8 @@ def _runs_table(request, experiment):
 def experiment_detail(request, pk: int):
     require_viewer(request)
     experiment = get_object_or_404(Experiment.objects.select_related("dataset", "created_by"), pk=pk)
+    if experiment.is_mlflow:
+        return views_mlflow.mlflow_experiment_detail(request, experiment)
     runs, filters = _runs_table(request, experiment)
     metric_names = [m for m, _ in ml_metrics.primary_metric_choices(experiment.task_type)]
     active = any(r.is_active for r in runs)
@@ -169,6 +172,8 @@ def run_detail(request, pk: int):
     run = get_object_or_404(
         Run.objects.select_related("experiment", "dataset_version__dataset", "job", "created_by", "rerun_of"), pk=pk
     )
+    if run.is_mlflow:
+        return views_mlflow.mlflow_run_detail(request, run)
     if request.htmx and request.htmx.target == "run-status":
         response = render(request, "experiments/run.html#status", {"run": run})
         if not run.is_active:
@@ -218,7 +223,9 @@ def run_compare(request, pk: int):
     require_viewer(request)
     experiment = get_object_or_404(Experiment, pk=pk)
     raw = request.GET.getlist("runs") or request.GET.get("ids", "").split(",")
-    ids = [int(x) for x in raw if str(x).strip().isdigit()]
+    ids = [int(x) for x in raw if re.fullmatch(r"[0-9]{1,18}", str(x).strip())]
+    if experiment.is_mlflow:
+        return views_mlflow.mlflow_compare(request, experiment, ids)
     error = None
     if not 2 <= len(ids) <= 5:
         error = "Pick between 2 and 5 runs to compare."

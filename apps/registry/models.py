@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.models import Job
-from apps.experiments.models import Run
+from apps.experiments.models import LoggedModel, Run
 from apps.ml.metrics import METRICS
 
 
@@ -21,6 +21,17 @@ class Stage(models.TextChoices):
 
 
 PROMOTION_TARGETS = (Stage.STAGING, Stage.PRODUCTION)
+
+# What MLflow clients call our stages (``current_stage``, get-latest-versions).
+MLFLOW_STAGE_NAMES = {Stage.NONE: "None", Stage.STAGING: "Staging", Stage.PRODUCTION: "Production",
+                      Stage.ARCHIVED: "Archived"}
+# Aliases that mean a stage: they resolve to the stage's holder and only a promotion moves them.
+RESERVED_ALIASES = {"staging": Stage.STAGING, "production": Stage.PRODUCTION}
+
+
+class VersionOrigin(models.TextChoices):
+    CATALOG = "catalog", "Trained here"
+    MLFLOW = "mlflow", "MLflow client"
 
 
 class RegisteredModel(models.Model):
@@ -39,6 +50,7 @@ class RegisteredModel(models.Model):
     allow_override = models.BooleanField(
         default=True, help_text="May an analyst approve a request whose gates failed, with a written reason?"
     )
+    tags = models.JSONField(default=dict, blank=True, help_text="MLflow registered-model tags.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -68,10 +80,32 @@ class ModelVersion(models.Model):
     classes = models.JSONField(default=list, blank=True)
     stage = models.CharField(max_length=12, choices=Stage.choices, default=Stage.NONE, db_index=True)
     description = models.TextField(blank=True)
-    tags = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=dict, blank=True, help_text="MLflow model-version tags.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     stage_changed_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # --- where the artifact came from and whether we can serve it ---
+    origin = models.CharField(max_length=10, choices=VersionOrigin.choices, default=VersionOrigin.CATALOG)
+    logged_model = models.ForeignKey(LoggedModel, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="model_versions")
+    source_uri = models.CharField(max_length=1000, blank=True, help_text="The source the client registered.")
+    storage_root = models.CharField(max_length=1000, blank=True,
+                                    help_text="The artifact directory under mlflow-artifacts:/ (external versions).")
+    model_file = models.CharField(max_length=300, blank=True, help_text="The model file inside that directory.")
+    flavors = models.JSONField(default=list, blank=True)
+    loader_module = models.CharField(max_length=100, blank=True)
+    serialization_format = models.CharField(max_length=30, blank=True)
+    sklearn_version = models.CharField(max_length=30, blank=True)
+    mlflow_version = models.CharField(max_length=30, blank=True)
+    estimator_class = models.CharField(max_length=200, blank=True)
+    signature_outputs = models.JSONField(default=list, blank=True)
+    untrusted_types = models.JSONField(default=list, blank=True,
+                                       help_text="What skops reported the artifact needs beyond its defaults.")
+    declared_trusted_types = models.JSONField(default=list, blank=True,
+                                              help_text="What the model's own MLmodel trusts (never used).")
+    deployable = models.BooleanField(default=False)
+    not_deployable_reasons = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["model", "-version"]
@@ -99,6 +133,51 @@ class ModelVersion(models.Model):
     @property
     def feature_names(self) -> list[str]:
         return [f["name"] for f in self.signature]
+
+    @property
+    def is_external(self) -> bool:
+        return self.origin == VersionOrigin.MLFLOW
+
+    @property
+    def mlflow_stage(self) -> str:
+        return MLFLOW_STAGE_NAMES[self.stage]
+
+    @property
+    def uses_pickle(self) -> bool:
+        return self.serialization_format in ("pickle", "cloudpickle")
+
+
+class ModelAlias(models.Model):
+    """A free MLflow alias (``models:/name@alias``). Reserved stage aliases are never stored."""
+
+    model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=255)
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="aliases")
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["model", "alias"]
+        constraints = [models.UniqueConstraint(fields=["model", "alias"], name="model_alias_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.model.name}@{self.alias}"
+
+
+class TrustedType(models.Model):
+    """A scikit-learn, numpy or scipy type an admin allows in external skops artifacts, beyond the catalog's."""
+
+    name = models.CharField(max_length=200, unique=True,
+                            help_text="Fully qualified, as skops reports it, e.g. sklearn.tree._tree.Tree.")
+    note = models.CharField(max_length=300, blank=True, help_text="Why it is safe to load.")
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class StageTransition(models.Model):

@@ -100,6 +100,8 @@ def model_version_register(*, user, run: Run, model_name: str, description: str 
             model=model, version=number, run=run, artifact_name=run.artifact.name,
             artifact_sha256=run.artifact_sha256, signature=run.signature, metrics=run.metrics,
             classes=run.classes, description=(description or "").strip(), created_by=user,
+            deployable=True, serialization_format="skops", flavors=["sklearn"],
+            sklearn_version=(run.library_versions or {}).get("sklearn", ""),
         )
         RegisteredModel.objects.filter(pk=model.pk).update(updated_at=timezone.now())
         audit_record(actor=user, action="model_version.register", obj=version,

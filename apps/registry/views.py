@@ -81,7 +81,16 @@ def version_detail(request, pk: int):
         "promotions": version.promotions.select_related("requested_by", "on_behalf_of", "decided_by").with_owners(),
         "can_request": roles.can(request.user, "request_promotion"),
         "metric_labels": {k: v["label"] for k, v in METRICS.items()},
+        **_external_context(version),
     })
+
+
+def _external_context(version: ModelVersion) -> dict:
+    import sklearn
+
+    from .external import aliases_by_version
+
+    return {"our_sklearn": sklearn.__version__, "aliases": aliases_by_version([version.model]).get(version.pk, [])}
 
 
 @require_POST
