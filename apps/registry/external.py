@@ -24,8 +24,8 @@ from apps.core.services import audit_record
 from apps.experiments.artifacts import artifact_chunks, artifact_read, artifacts_freeze
 from apps.experiments.mlflow_runs import MAX_TAG_VALUE_LENGTH, AlreadyExists, _check_key, _check_value
 from apps.experiments.models import ArtifactFile, LoggedModel, Run
-from apps.ml import catalog
 from apps.ml import mlflow_model as mm
+from apps.ml import persist
 from apps.ml.errors import ArtifactError
 
 from .models import (
@@ -52,7 +52,7 @@ def _require_registering(user) -> None:
 
 def trusted_type_names() -> set[str]:
     """Our allow-list: every type the catalog's pipelines need, plus what admins added."""
-    return set(catalog.trusted_types()) | set(TrustedType.objects.values_list("name", flat=True))
+    return set(persist.trusted_types()) | set(TrustedType.objects.values_list("name", flat=True))
 
 
 def trusted_type_add(*, user, name: str, note: str = "") -> TrustedType:
