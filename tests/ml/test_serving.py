@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -493,3 +495,24 @@ def test_bad_signature_is_refused() -> None:
         validate_instances([GOOD], [{"name": "age", "role": "date"}], max_instances=1)
     with pytest.raises(MLError):
         validate_instances([GOOD], [], max_instances=1)
+
+
+# --- artifacts written by the previous release -----------------------------------------------------------
+
+LEGACY = Path(__file__).resolve().parent.parent / "fixtures" / "legacy_catalog_logistic"
+
+
+def test_an_artifact_written_by_the_previous_release_loads_and_predicts_as_recorded() -> None:
+    """The committed artifact's pipeline names ``apps.ml.train._as_float_frame`` / ``_as_str_frame``."""
+    record = json.loads(LEGACY.with_suffix(".json").read_text())
+    data = LEGACY.with_suffix(".skops").read_bytes()
+    assert sha256_bytes(data) == record["sha256"]
+    pipeline = load_pipeline(data, expected_sha256=record["sha256"])
+    compiled_predictor = CompiledPredictor.from_pipeline(pipeline, record["signature"])
+    generic_predictor = CompiledPredictor(pipeline, record["signature"])
+    assert compiled_predictor.fast, compiled_predictor.fallback_reason
+    compiled_predictor.validate(record["rows"], max_instances=10)
+    for predictor in (compiled_predictor, generic_predictor):
+        predictions, probabilities = predictor.predict(record["rows"])
+        assert predictions == record["predictions"]
+        assert [[p[c] for c in record["classes"]] for p in probabilities] == record["probabilities"]
