@@ -103,6 +103,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from sklearn.utils.extmath import softmax
 
 from apps.ml.errors import MLError
+from apps.ml.prepare import prepare_for
 from apps.ml.train import _as_float_frame, _as_str_frame
 
 NUMERIC_ROLES = frozenset({"numeric"})
@@ -491,7 +492,7 @@ class CompiledPredictor:
         self._num_keep = self._num_fill = self._num_mean = self._num_scale = None
         if numeric:
             cols, branch = numeric[0]
-            imputer, scaler = branch.steps[1][1], branch.steps[2][1]
+            imputer, scaler = branch.steps[-2][1], branch.steps[-1][1]
             stats = np.asarray(imputer.statistics_, dtype=float)
             keep = None if imputer.keep_empty_features else ~np.isnan(stats)
             if keep is not None and keep.all():
@@ -518,7 +519,7 @@ class CompiledPredictor:
         self._cat_fills: tuple[int | None, ...] = ()
         if categorical:
             cols, branch = categorical[0]
-            imputer, encoder = branch.steps[1][1], branch.steps[2][1]
+            imputer, encoder = branch.steps[-2][1], branch.steps[-1][1]
             stats = np.asarray(imputer.statistics_, dtype=object)
             if imputer.keep_empty_features:
                 raise _Unsupported("categorical imputer keeps empty features")
@@ -632,7 +633,8 @@ class CompiledPredictor:
         return self._predict_pipeline(instances)
 
     def _frame(self, instances: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-        return pd.DataFrame(list(instances), columns=list(self.feature_names))
+        """The instances as the pipeline takes them (``apps.ml.prepare``)."""
+        return prepare_for(self.pipeline, pd.DataFrame(list(instances), columns=list(self.feature_names)))
 
     def _predict_pipeline(
         self, instances: Sequence[Mapping[str, Any]]
@@ -977,19 +979,27 @@ def _as_list(columns: Any) -> list:
 
 
 def _branch_kind(trans: Any) -> str:
-    """Return "numeric" or "categorical" when ``trans`` is exactly one of build_pipeline's branches."""
-    if type(trans) is not Pipeline or len(trans.steps) != 3:
+    """Return "numeric" or "categorical" when ``trans`` is exactly one of build_pipeline's branches.
+
+    Two shapes: (imputer, scaler or encoder) since pipelines are made of scikit-learn's
+    components only, and the previous release's (cast, imputer, scaler or encoder), whose
+    FunctionTransformer does inside the pipeline what ``apps.ml.prepare`` does before it.
+    """
+    if type(trans) is not Pipeline or len(trans.steps) not in (2, 3):
         raise _Unsupported(f"unexpected transformer {type(trans).__name__}")
-    cast, imputer, last = (step for _, step in trans.steps)
-    if type(cast) is not FunctionTransformer or cast.kw_args or type(imputer) is not SimpleImputer:
+    *cast, imputer, last = (step for _, step in trans.steps)
+    if cast and (type(cast[0]) is not FunctionTransformer or cast[0].kw_args):
+        raise _Unsupported("unexpected branch steps")
+    if type(imputer) is not SimpleImputer:
         raise _Unsupported("unexpected branch steps")
     if imputer.add_indicator or not _is_nan_value(imputer.missing_values):
         raise _Unsupported("imputer with indicator or non-NaN missing_values")
-    if cast.func is _as_float_frame and imputer.strategy == "median" and type(last) is StandardScaler:
+    cast_func = cast[0].func if cast else None
+    if cast_func in (None, _as_float_frame) and imputer.strategy == "median" and type(last) is StandardScaler:
         if not hasattr(last, "scale_") and last.with_std:
             raise _Unsupported("scaler not fitted")
         return "numeric"
-    if cast.func is _as_str_frame and imputer.strategy == "most_frequent" and type(last) is OneHotEncoder:
+    if cast_func in (None, _as_str_frame) and imputer.strategy == "most_frequent" and type(last) is OneHotEncoder:
         if (
             last.drop_idx_ is not None
             or getattr(last, "_infrequent_enabled", False)

@@ -6,9 +6,10 @@ cross-validate on the rest fold by fold (reporting progress and honouring
 cancellation between folds), refit on the whole training part, then evaluate
 on the holdout. Everything except the fitted pipeline is JSON-serialisable.
 
-The two module-level cast functions below are referenced by every saved
-pipeline (skops stores them by qualified name): renaming or moving them makes
-existing artifacts unloadable.
+Pipelines are built from scikit-learn's own components only, so an artifact loads
+with scikit-learn and skops alone; the casts they need (numbers to floats, categories
+to canonical strings) are applied to the frame beforehand (``apps.ml.prepare``, whose
+docstring says what a notebook user must feed a bare pipeline).
 """
 
 from __future__ import annotations
@@ -30,11 +31,18 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from apps.ml import metrics as M
 from apps.ml.catalog import TASK_TYPES, clean_params, get_algorithm
 from apps.ml.errors import SpecError
+from apps.ml.prepare import (
+    CATEGORICAL_BRANCH,
+    NUMERIC_BRANCH,
+    canonical_labels,
+    numeric_values,
+    prepare_features,
+)
 
 FEATURE_ROLES = ("numeric", "categorical", "boolean")
 MAX_CLASSES = 100
@@ -181,22 +189,6 @@ def infer_task_type(series: pd.Series) -> str:
     return "regression"
 
 
-def _label_str(value: Any) -> str:
-    """Canonical text for a category/class: 3.0 → "3" so an int column read as float matches."""
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _as_labels(series: pd.Series) -> np.ndarray:
-    """Object array of canonical strings, NaN where missing (fast: one str() per distinct value)."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    lookup = np.array([_label_str(u) for u in uniques] + [np.nan], dtype=object)
-    return lookup[codes]
-
-
 def _regression_target(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
@@ -228,7 +220,7 @@ def check_target(df: pd.DataFrame, target: str, task_type: str) -> None:
                 field="target",
             )
         return
-    labels = pd.Series(_as_labels(series))
+    labels = pd.Series(canonical_labels(series))
     counts = labels.value_counts()
     if len(counts) < 2:
         raise SpecError(
@@ -252,51 +244,64 @@ def check_target(df: pd.DataFrame, target: str, task_type: str) -> None:
 # --- pipeline -------------------------------------------------------------------------------------------
 
 
+# The previous release built pipelines whose FunctionTransformers call these two functions,
+# and skops stored them by qualified name in every artifact it wrote. They are a file
+# format: keep them importable as ``apps.ml.train._as_float_frame`` / ``_as_str_frame``
+# (and on the catalog's trusted types, LEGACY_ARTIFACT_TYPES) forever, unchanged in what
+# they return, or artifacts already in storage stop loading or predict differently.
+LEGACY_ARTIFACT_TYPES = ("apps.ml.train._as_float_frame", "apps.ml.train._as_str_frame")
+
+
 def _as_float_frame(X: Any) -> np.ndarray:
     """Numeric columns → float array; text that is not a number and ±inf become NaN (then imputed)."""
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
     # Fortran order = the layout DataFrame.to_numpy() gives, so results match plain sklearn bit for bit.
     out = np.empty((len(frame), frame.shape[1]), dtype=float, order="F")
     for j, name in enumerate(frame.columns):
-        out[:, j] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    out[~np.isfinite(out)] = np.nan
+        out[:, j] = numeric_values(frame[name])
     return out
 
 
 def _as_str_frame(X: Any) -> np.ndarray:
-    """Categorical/boolean columns → object array of canonical strings (NaN kept for imputation).
-
-    Mixed types (1, "1", 1.0, True) would otherwise make the imputer and the
-    one-hot encoder fail, and a predict-time int column must match a
-    train-time float one.
-    """
+    """Categorical/boolean columns → object array of canonical strings (NaN kept for imputation)."""
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
     out = np.empty((len(frame), frame.shape[1]), dtype=object)
     for j, name in enumerate(frame.columns):
-        out[:, j] = _as_labels(frame[name])
+        out[:, j] = canonical_labels(frame[name])
     return out
 
 
 def build_pipeline(spec: TrainingSpec) -> Pipeline:
-    """Unfitted preprocessing + estimator pipeline for ``spec`` (input: a DataFrame of the features)."""
+    """Unfitted preprocessing + estimator pipeline for ``spec``, of scikit-learn components only.
+
+    Input: ``prepare_inputs(frame, spec)`` (floats for numeric features, canonical strings
+    for categorical and boolean ones).
+    """
     numeric_steps = Pipeline([
-        ("to_float", FunctionTransformer(_as_float_frame, feature_names_out="one-to-one")),
         ("impute", SimpleImputer(strategy="median")),
         ("scale", StandardScaler()),
     ])  # fmt: skip
     categorical_steps = Pipeline([
-        ("to_str", FunctionTransformer(_as_str_frame, feature_names_out="one-to-one")),
         ("impute", SimpleImputer(strategy="most_frequent")),
         ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
     ])  # fmt: skip
     numeric = spec.names_with_role("numeric")
     categorical = spec.names_with_role("categorical", "boolean")
-    transformers = [("numeric", numeric_steps, numeric)] if numeric else []
+    transformers = [(NUMERIC_BRANCH, numeric_steps, numeric)] if numeric else []
     if categorical:
-        transformers.append(("categorical", categorical_steps, categorical))
+        transformers.append((CATEGORICAL_BRANCH, categorical_steps, categorical))
     preprocess = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
     estimator = get_algorithm(spec.algorithm).make_estimator(spec.params, spec.random_state)
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+def prepare_inputs(df: pd.DataFrame, spec: TrainingSpec) -> pd.DataFrame:
+    """The feature columns of ``df`` as ``build_pipeline``'s pipelines take them."""
+    return prepare_features(
+        df[spec.feature_names],
+        numeric=spec.names_with_role("numeric"),
+        categorical=spec.names_with_role("categorical", "boolean"),
+    )
 
 
 # --- split ----------------------------------------------------------------------------------------------
@@ -304,7 +309,7 @@ def build_pipeline(spec: TrainingSpec) -> Pipeline:
 
 def _target_array(df: pd.DataFrame, spec: TrainingSpec) -> np.ndarray:
     series = df[spec.target]
-    return _as_labels(series) if spec.task_type == "classification" else _regression_target(series)
+    return canonical_labels(series) if spec.task_type == "classification" else _regression_target(series)
 
 
 def holdout_split(df: pd.DataFrame, spec: TrainingSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -426,7 +431,7 @@ def run_training(
             f"Only {len(train_idx)} training rows for {spec.cv_folds}-fold cross-validation.",
             field="cv_folds",
         )
-    X = df[spec.feature_names]
+    X = prepare_inputs(df, spec)
     y_all = _target_array(df, spec)
     X_train, y_train = X.iloc[train_idx], y_all[train_idx]
     X_hold, y_hold = X.iloc[hold_idx], y_all[hold_idx]
@@ -504,7 +509,7 @@ def _signature(df: pd.DataFrame, X_train: pd.DataFrame, spec: TrainingSpec) -> l
         name = feature["name"]
         item: dict[str, Any] = {"name": name, "role": feature["role"], "dtype": str(df[name].dtype)}
         if feature["role"] in ("categorical", "boolean"):
-            seen = pd.unique(pd.Series(_as_labels(X_train[name])).dropna())
+            seen = pd.unique(pd.Series(canonical_labels(X_train[name])).dropna())
             categories = sorted(str(c) for c in seen)
             item["categories"] = categories[:MAX_CATEGORIES_IN_SIGNATURE]
             item["n_categories"] = len(categories)

@@ -19,8 +19,16 @@ from apps.ml import serving
 from apps.ml.catalog import CATALOG
 from apps.ml.errors import MLError
 from apps.ml.persist import dump_pipeline, load_pipeline, sha256_bytes
+from apps.ml.prepare import prepare_for
 from apps.ml.serving import CompiledPredictor, InputError, _NeedsPipeline, validate_instances
-from apps.ml.train import TrainingSpec, _signature, _target_array, build_pipeline, run_training
+from apps.ml.train import (
+    TrainingSpec,
+    _signature,
+    _target_array,
+    build_pipeline,
+    prepare_inputs,
+    run_training,
+)
 
 FEATURES = [
     {"name": "f0", "role": "numeric"},
@@ -78,7 +86,7 @@ def spec_for(algorithm: str, **params) -> TrainingSpec:
 
 
 def fit(df: pd.DataFrame, spec: TrainingSpec) -> tuple[Pipeline, list[dict]]:
-    pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), _target_array(df, spec))
     signature = _signature(df, df[spec.feature_names], spec)
     for item in signature:
         item["nullable"] = True
@@ -119,8 +127,13 @@ def compiled(predictor: CompiledPredictor, instances: list[dict]) -> bool:
     return True
 
 
+def prepared(pipeline: Pipeline, instances: list[dict]) -> pd.DataFrame:
+    """The instances as our generic paths hand them to the pipeline."""
+    return prepare_for(pipeline, pd.DataFrame(instances))
+
+
 def reference(pipeline: Pipeline, instances: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
-    frame = pd.DataFrame(instances)
+    frame = prepared(pipeline, instances)
     proba = pipeline.predict_proba(frame) if hasattr(pipeline[-1], "predict_proba") else None
     return pipeline.predict(frame), proba
 
@@ -173,7 +186,7 @@ def test_compiled_predictor_reproduces_pipeline(frames, algorithm: str, n_classe
         assert compiled(predictor, [row])
         assert_matches(predictor, pipeline, [row])  # single rows, incl. every tricky one
     np.testing.assert_array_equal(
-        predictor.transform_rows(instances), pipeline[:-1].transform(pd.DataFrame(instances))
+        predictor.transform_rows(instances), pipeline[:-1].transform(prepared(pipeline, instances))
     )
     if predictor.kernel in ("forest", "hist_gradient_boosting"):  # the tree-by-tree path for big batches
         assert predictor.vector_max_rows >= 1
@@ -203,7 +216,7 @@ def test_only_one_kind_of_feature(frames, roles: tuple[str, ...]) -> None:
         spec = TrainingSpec(
             "classification", "y", features, algorithm, {"max_iter": 20} if "hist" in algorithm else {}
         )
-        pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+        pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), _target_array(df, spec))
         signature = [dict(item, nullable=True) for item in _signature(df, df, spec)]
         predictor = CompiledPredictor.from_pipeline(pipeline, signature)
         assert predictor.fast, predictor.fallback_reason
@@ -238,7 +251,7 @@ def test_knn_brute_force_single_call_path() -> None:
         {"name": "kind", "role": "categorical"}
     ]
     spec = TrainingSpec("classification", "y", features, "knn_classifier", {"n_neighbors": 6})
-    pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), _target_array(df, spec))
     predictor = CompiledPredictor.from_pipeline(pipeline, _signature(df, df, spec))
     assert predictor.fast and predictor.kernel == "knn" and pipeline[-1]._fit_method == "brute"
     rows = df[spec.feature_names].iloc[:40].to_dict("records")
@@ -329,7 +342,7 @@ def test_unknown_pipeline_structure_uses_generic_path(frames) -> None:
     spec = spec_for("logistic_regression")
     base = build_pipeline(spec)
     pipeline = Pipeline([base.steps[0], ("select", VarianceThreshold()), base.steps[1]])
-    pipeline.fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline.fit(prepare_inputs(df, spec), _target_array(df, spec))
     _, signature = fit(df, spec)
     predictor = CompiledPredictor.from_pipeline(pipeline, signature)
     assert predictor.fast is False and predictor.path == "pipeline" and predictor.kernel == "pipeline"
@@ -338,7 +351,7 @@ def test_unknown_pipeline_structure_uses_generic_path(frames) -> None:
     assert_matches(predictor, pipeline, instances)
     assert_matches(predictor, pipeline, instances[:1])
     np.testing.assert_array_equal(
-        predictor.transform_rows(instances), pipeline[:-1].transform(pd.DataFrame(instances))
+        predictor.transform_rows(instances), pipeline[:-1].transform(prepared(pipeline, instances))
     )
 
 
@@ -347,7 +360,7 @@ def test_changed_preprocessing_step_uses_generic_path(frames) -> None:
     spec = spec_for("ridge")
     pipeline = build_pipeline(spec)
     pipeline.set_params(preprocess__numeric__impute__strategy="mean")
-    pipeline.fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline.fit(prepare_inputs(df, spec), _target_array(df, spec))
     _, signature = fit(df, spec)
     predictor = CompiledPredictor.from_pipeline(pipeline, signature)
     assert not predictor.fast and "branch" in predictor.fallback_reason
