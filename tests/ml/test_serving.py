@@ -15,12 +15,12 @@ from sklearn.feature_selection import VarianceThreshold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from apps.ml import serving
 from apps.ml.catalog import CATALOG
 from apps.ml.errors import MLError
 from apps.ml.persist import dump_pipeline, load_pipeline, sha256_bytes
 from apps.ml.prepare import prepare_for
-from apps.ml.serving import CompiledPredictor, InputError, _NeedsPipeline, validate_instances
+from apps.ml.serving import CompiledPredictor, InputError, trees, validate_instances
+from apps.ml.serving.encode import NeedsPipeline
 from apps.ml.train import (
     TrainingSpec,
     _signature,
@@ -122,7 +122,7 @@ def compiled(predictor: CompiledPredictor, instances: list[dict]) -> bool:
     """Would this request be answered by the compiled path (not handed to the pipeline)?"""
     try:
         predictor._transform_fast(instances)
-    except _NeedsPipeline:
+    except NeedsPipeline:
         return False
     return True
 
@@ -189,20 +189,20 @@ def test_compiled_predictor_reproduces_pipeline(frames, algorithm: str, n_classe
         predictor.transform_rows(instances), pipeline[:-1].transform(prepared(pipeline, instances))
     )
     if predictor.kernel in ("forest", "hist_gradient_boosting"):  # the tree-by-tree path for big batches
-        assert predictor.vector_max_rows >= 1
-        predictor.vector_max_rows = 0
+        assert predictor._kernel.vector_max_rows >= 1
+        predictor._kernel.vector_max_rows = 0
         assert_matches(predictor, pipeline, instances)
         assert_matches(predictor, pipeline, instances[:1])
 
 
 def test_large_ensembles_are_walked_tree_by_tree(frames, monkeypatch) -> None:
-    monkeypatch.setattr(serving, "_MAX_TABLE_NODES", 10)
+    monkeypatch.setattr(trees, "MAX_TABLE_NODES", 10)
     df = frames[2]
     for algorithm in ("random_forest_classifier", "hist_gradient_boosting_classifier"):
         pipeline, signature = fit(df, spec_for(algorithm))
         predictor = CompiledPredictor.from_pipeline(pipeline, signature)
         assert predictor.fast and predictor.kernel == EXPECTED_KERNEL[algorithm]
-        assert predictor._table is None and predictor.vector_max_rows == 0
+        assert predictor._kernel.table is None and predictor._kernel.vector_max_rows == 0
         rows = tricky_instances(as_instances(df))
         assert_matches(predictor, pipeline, rows[:6])
         assert_matches(predictor, pipeline, rows[:1])
