@@ -103,7 +103,7 @@ def predict(request, model: str, environment: str):
             key = f"{where}.{err['field']}" if err.get("field") else where
             fields[key] = err["message"]
         return _error(400, "invalid_instances", exc.message, fields, details=exc.errors[:MAX_REPORTED_ERRORS],
-                      total_problems=len(exc.errors))
+                      total_problems=exc.total)
     except ServingUnavailable as exc:
         return _error(503, exc.code, exc.message)
     return HttpResponse(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), content_type="application/json")

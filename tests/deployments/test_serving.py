@@ -232,3 +232,20 @@ def test_the_pages_render_with_traffic(deployed, token_client, viewer, client_fo
     with django_assert_max_num_queries(20):
         listing = client.get("/deployments/")
     assert listing.context["sections"][1][1][0]["stats"]["requests"] == 3
+
+
+def test_an_instance_of_many_unknown_keys_gets_a_short_400(deployed, token_client):
+    hostile = dict(ROW, **{f"k{i:06d}": 0 for i in range(100_000)})
+    response = predict(token_client, [ROW, hostile])
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["total_problems"] == 1 and list(error["fields"]) == ["instances[1]"]
+    assert "100,003 keys" in error["message"] and len(response.content) < 2_000
+    assert not PredictionLog.objects.exists()
+
+
+def test_problems_past_the_first_are_counted_in_the_answer(deployed, token_client):
+    response = predict(token_client, [dict(ROW, x1="a", color=[])] * 80)
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["total_problems"] == 160 and len(error["details"]) == 100
+    assert "(and 159 more problems)" in error["message"]

@@ -15,6 +15,7 @@ from sklearn.feature_selection import VarianceThreshold
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from apps.ml import serving
 from apps.ml.catalog import CATALOG
 from apps.ml.errors import MLError
 from apps.ml.persist import dump_pipeline, load_pipeline, sha256_bytes
@@ -529,3 +530,22 @@ def test_an_artifact_written_by_the_previous_release_loads_and_predicts_as_recor
         predictions, probabilities = predictor.predict(record["rows"])
         assert predictions == record["predictions"]
         assert [[p[c] for c in record["classes"]] for p in probabilities] == record["probabilities"]
+
+
+def test_an_instance_with_more_keys_than_the_signature_is_refused_without_listing_them() -> None:
+    hostile = dict(GOOD, **{f"k{i:06d}": 0 for i in range(50_000)})
+    with pytest.raises(InputError) as info:
+        validate_instances([GOOD, hostile], SIGNATURE, max_instances=5)
+    assert info.value.total == 1 and len(info.value.errors) == 1
+    (error,) = info.value.errors
+    assert (error["instance"], error["field"]) == (1, None)
+    assert "50,004 keys" in error["message"] and "4 features" in error["message"]
+
+
+def test_problems_beyond_the_first_hundred_are_counted_not_collected() -> None:
+    bad = {"age": "x", "income": "y", "city": [], "member": {}}  # four problems per instance
+    with pytest.raises(InputError) as info:
+        validate_instances([bad] * 60, SIGNATURE, max_instances=100)
+    assert len(info.value.errors) == serving.MAX_COLLECTED_ERRORS == 100
+    assert info.value.total == 240 and "(and 239 more problems)" in info.value.message
+    assert info.value.errors[-1]["instance"] == 24  # the first 100, in order

@@ -24,7 +24,11 @@ no fewer — to a value:
 * a feature must be present even when nullable (send an explicit ``null``).
 
 Problems are collected into ``InputError.errors``, each ``{"instance": index or
-None, "field": name or None, "message": ...}``.
+None, "field": name or None, "message": ...}``: the first ``MAX_COLLECTED_ERRORS`` of
+them, while ``InputError.total`` counts them all. An instance with more keys than the
+signature has features is one problem, found without looking at its keys, so the cost of
+a refusal is bounded by ``max_instances`` × features whatever the body holds (one
+instance of 440,000 unknown keys used to cost one error dict, and ~1.5 KB, per key).
 """
 
 from __future__ import annotations
@@ -38,22 +42,25 @@ NUMERIC_ROLES = frozenset({"numeric"})
 CATEGORICAL_ROLES = frozenset({"categorical", "boolean"})
 MAX_EXACT_INT = 2**53  # beyond this pandas may turn an int into a (different) float label
 _MAX_NAMES_IN_MESSAGE = 20
+MAX_COLLECTED_ERRORS = 100
 
 
 class InputError(MLError):
     """A prediction request does not match the model's signature.
 
-    ``errors`` lists every problem as ``{"instance": int | None, "field": str |
+    ``errors`` lists the first problems as ``{"instance": int | None, "field": str |
     None, "message": str}`` (``instance`` is None for problems with the request
-    as a whole, ``field`` None for problems with a whole instance).
+    as a whole, ``field`` None for problems with a whole instance); ``total``
+    counts every problem found.
     """
 
     code = "bad_input"
 
-    def __init__(self, errors: list[dict[str, Any]]):
+    def __init__(self, errors: list[dict[str, Any]], total: int | None = None):
         self.errors = list(errors)
+        self.total = len(self.errors) if total is None else total
         first = self.errors[0]["message"] if self.errors else "Invalid instances."
-        more = len(self.errors) - 1
+        more = self.total - 1
         message = first if more <= 0 else f"{first} (and {more} more problem{'s' if more > 1 else ''})"
         field = self.errors[0]["field"] if len(self.errors) == 1 else None
         super().__init__(message, field=field)
@@ -199,6 +206,13 @@ def _instance_problems(i: int, inst: Any, sig: Signature) -> list[dict[str, Any]
             "field": None,
             "message": f"Instance {i} must be an object mapping feature names to values, got {json_type(inst)}.",
         }]  # fmt: skip
+    if len(inst) > len(sig.names):
+        return [{
+            "instance": i,
+            "field": None,
+            "message": f"Instance {i} has {len(inst):,} keys; the model expects {len(sig.names)} features: "
+            f"{sig.expected}.",
+        }]  # fmt: skip
     errors = []
     if inst.keys() != sig.name_set:
         for key in inst:
@@ -229,11 +243,14 @@ def validate(instances: Any, sig: Signature, max_instances: int) -> None:
     if len(instances) > max_instances:
         raise _request_error(f"Too many instances: {len(instances)}; at most {max_instances} per request.")
     errors: list[dict[str, Any]] = []
+    total = 0
     for i, inst in enumerate(instances):
         if not _is_plainly_valid(inst, sig):
-            errors.extend(_instance_problems(i, inst, sig))
-    if errors:
-        raise InputError(errors)
+            problems = _instance_problems(i, inst, sig)
+            total += len(problems)
+            errors.extend(problems[: MAX_COLLECTED_ERRORS - len(errors)])
+    if total:
+        raise InputError(errors, total)
 
 
 def validate_instances(instances: Any, signature: Sequence[Mapping[str, Any]], *, max_instances: int) -> None:
