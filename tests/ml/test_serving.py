@@ -540,6 +540,9 @@ def test_an_instance_with_more_keys_than_the_signature_is_refused_without_listin
     (error,) = info.value.errors
     assert (error["instance"], error["field"]) == (1, None)
     assert "50,004 keys" in error["message"] and "4 features" in error["message"]
+    assert "'k000000', 'k000001', 'k000002'" in error["message"]
+    few = dict(GOOD, **{f"k{i}": 0 for i in range(serving.MAX_EXTRA_KEYS)})
+    assert len(errors_of([few])) == serving.MAX_EXTRA_KEYS  # a few unknown keys are each named
 
 
 def test_problems_beyond_the_first_hundred_are_counted_not_collected() -> None:

@@ -16,7 +16,7 @@ By subject:
 * ``predictor``: ``CompiledPredictor``, which verifies and ties them together.
 """
 
-from .contract import MAX_COLLECTED_ERRORS, InputError, validate_instances
+from .contract import MAX_COLLECTED_ERRORS, MAX_EXTRA_KEYS, InputError, validate_instances
 from .predictor import CompiledPredictor
 
-__all__ = ["MAX_COLLECTED_ERRORS", "CompiledPredictor", "InputError", "validate_instances"]
+__all__ = ["MAX_COLLECTED_ERRORS", "MAX_EXTRA_KEYS", "CompiledPredictor", "InputError", "validate_instances"]

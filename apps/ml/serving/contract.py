@@ -25,14 +25,16 @@ no fewer — to a value:
 
 Problems are collected into ``InputError.errors``, each ``{"instance": index or
 None, "field": name or None, "message": ...}``: the first ``MAX_COLLECTED_ERRORS`` of
-them, while ``InputError.total`` counts them all. An instance with more keys than the
-signature has features is one problem, found without looking at its keys, so the cost of
-a refusal is bounded by ``max_instances`` × features whatever the body holds (one
-instance of 440,000 unknown keys used to cost one error dict, and ~1.5 KB, per key).
+them, while ``InputError.total`` counts them all. An instance with more than
+``MAX_EXTRA_KEYS`` keys beyond the signature's features is one problem, found without
+looking at its keys, so the cost of a refusal is bounded by ``max_instances`` × features
+whatever the body holds (one instance of 440,000 unknown keys used to cost one error
+dict, and ~1.5 KB, per key).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,6 +45,7 @@ CATEGORICAL_ROLES = frozenset({"categorical", "boolean"})
 MAX_EXACT_INT = 2**53  # beyond this pandas may turn an int into a (different) float label
 _MAX_NAMES_IN_MESSAGE = 20
 MAX_COLLECTED_ERRORS = 100
+MAX_EXTRA_KEYS = 20  # unknown keys beyond this make the whole instance one problem
 
 
 class InputError(MLError):
@@ -206,11 +209,13 @@ def _instance_problems(i: int, inst: Any, sig: Signature) -> list[dict[str, Any]
             "field": None,
             "message": f"Instance {i} must be an object mapping feature names to values, got {json_type(inst)}.",
         }]  # fmt: skip
-    if len(inst) > len(sig.names):
+    if len(inst) > len(sig.names) + MAX_EXTRA_KEYS:  # refused without looking at every key
+        examples = [k for k in itertools.islice(inst, len(sig.names) + 3) if k not in sig.name_set][:3]
         return [{
             "instance": i,
             "field": None,
-            "message": f"Instance {i} has {len(inst):,} keys; the model expects {len(sig.names)} features: "
+            "message": f"Instance {i} has {len(inst):,} keys (unknown ones such as "
+            f"{', '.join(repr(str(k)[:40]) for k in examples)}); the model expects {len(sig.names)} features: "
             f"{sig.expected}.",
         }]  # fmt: skip
     errors = []
