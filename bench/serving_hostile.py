@@ -140,7 +140,7 @@ def main() -> None:
               f"code at {root}")
         phase("sequential", pid, port, ctx["key"], body, args.requests, 1)
         phase("concurrent", pid, port, ctx["key"], body, args.requests * args.concurrent, args.concurrent)
-        print(f"  a normal request afterwards: {warm.predict(rows[:1]) * 1000:.1f} ms")
+        print(f"  a normal request afterwards: {Client(port, ctx['key']).predict(rows[:1]) * 1000:.1f} ms")
     finally:
         if gunicorn is not None:
             gunicorn.terminate()

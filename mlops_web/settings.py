@@ -230,6 +230,8 @@ STORAGES = {
 FILE_UPLOAD_HANDLERS = ["apps.core.uploads.HashingSizeLimitedUploadHandler"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATASET_MAX_UPLOAD_BYTES = env_int("DATASET_MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
+# Most rows one batch-scoring file may hold (its job refuses a longer file, logging nothing).
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 1_000_000, minimum=1)
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",

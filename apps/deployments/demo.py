@@ -17,8 +17,9 @@ from django.utils import timezone
 from apps.datasets.demo import churn_frame
 from apps.registry.models import ModelVersion
 
-from .models import Deployment, Environment, PredictionLog
-from .services import deployment_create, feedback_attach, predict_and_log, target_of
+from .models import Deployment, Environment, PredictionLog, PredictionSource
+from .services import deployment_create, feedback_attach
+from .serving import predict_and_log, target_of
 
 DAYS = 30
 DRIFT_FROM_DAY = 18
@@ -51,7 +52,7 @@ def churn_traffic(deployment: Deployment, analyst) -> int:
             frame["contract"] = rng.choice(["monthly", "yearly", "two-year"], len(frame), p=[0.8, 0.15, 0.05])
         instances = frame[features].to_dict("records")
         when = start + timedelta(hours=hour, minutes=int(rng.integers(0, 59)))
-        body = predict_and_log(target=target, instances=instances, source="demo", now=when)
+        body = predict_and_log(target=target, instances=instances, source=PredictionSource.DEMO, now=when)
         labelled = [{"request_id": rid, "label": label}
                     for rid, label, keep in zip(body["request_ids"], frame["churned"], rng.random(len(frame)) < 0.5,
                                                 strict=True) if keep]
