@@ -107,16 +107,21 @@ def token_target(key: str, model_name: str, environment_name: str) -> tuple[Call
         row = cursor.fetchone()
     if row is None:
         return None, None
-    target = None if row[1] is None else Target(row[1], row[2], row[3], environment_name, row[4])
-    return _caller_of(row[0]), target
+    caller = _caller_of(row[0])
+    if caller is None:
+        return None, None
+    return caller, None if row[1] is None else Target(row[1], row[2], row[3], environment_name, row[4])
 
 
-def _caller_of(user_id: int) -> Caller:
+def _caller_of(user_id: int) -> Caller | None:
     now = time.monotonic()
     hit = _callers.get(user_id)
     if hit is not None and now - hit[0] < ROLE_CACHE_SECONDS:
         return hit[1]
-    caller = session_caller(get_user_model().objects.get(pk=user_id))  # a fresh user object, not kept
+    user = get_user_model().objects.filter(pk=user_id).first()  # a fresh user object, not kept
+    if user is None:  # deleted since the token was read (its tokens went with it)
+        return None
+    caller = session_caller(user)
     with _callers_lock:
         if len(_callers) > 10_000:
             _callers.clear()
