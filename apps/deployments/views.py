@@ -43,7 +43,7 @@ def deploy(request):
     require_viewer(request)
     form = DeployForm(request.POST)
     if not form.is_valid():
-        messages.error(request, " ".join(m for ms in form.errors.values() for m in ms))
+        messages.error(request, form.error_text())
         return redirect("deployments:list")
     version, environment = form.cleaned_data["model_version"], form.cleaned_data["environment"]
     try:
