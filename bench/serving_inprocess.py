@@ -9,7 +9,8 @@ histogram gradient boosting (``--algorithms`` takes any catalog keys).
 
 For each model, three ways to score a request (instances as parsed JSON):
 
-(a) raw pipeline:  ``pipeline.predict_proba(pd.DataFrame(instances))``
+(a) raw pipeline:  ``pipeline.predict_proba(prepare_for(pipeline, pd.DataFrame(instances)))``
+    (the frame preparation our pipelines need, then scikit-learn)
 (b) raw estimator: ``pipeline[-1].predict_proba(X)`` on the already-transformed
     float matrix (the floor for calling scikit-learn at all; it excludes the
     preprocessing entirely, so it is not something a server can do)
@@ -42,8 +43,9 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apps.ml.catalog import CATALOG  # noqa: E402
+from apps.ml.prepare import prepare_for  # noqa: E402
 from apps.ml.serving import CompiledPredictor, validate_instances  # noqa: E402
-from apps.ml.train import TrainingSpec, _signature, _target_array, build_pipeline  # noqa: E402
+from apps.ml.train import TrainingSpec, _signature, _target_array, build_pipeline, prepare_inputs  # noqa: E402
 
 N_NUMERIC = 15
 N_CATEGORICAL = 5
@@ -92,7 +94,7 @@ def pct(values: list[float], q: float) -> float:
 def run(algorithm: str, df: pd.DataFrame, features: list[dict], n_single: int, n_batches: int) -> None:
     entry = CATALOG[algorithm]
     spec = TrainingSpec("classification", "y", features, algorithm)
-    pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), _target_array(df, spec))
     signature = _signature(df, df[spec.feature_names], spec)
     for item in signature:  # the three numeric columns with missing values may be null
         item["nullable"] = bool(df[item["name"]].isna().any())
@@ -103,10 +105,11 @@ def run(algorithm: str, df: pd.DataFrame, features: list[dict], n_single: int, n
 
     pool = as_json_instances(df[spec.feature_names].sample(n=2000, random_state=1))
     singles = [[row] for row in pool]
-    frames = [pd.DataFrame(r) for r in singles[:n_single]]  # (b) gets its matrix precomputed
+    frames = [prepare_for(pipeline, pd.DataFrame(r)) for r in singles[:n_single]]  # (b) gets its matrix precomputed
     matrices = [np.ascontiguousarray(pipeline[:-1].transform(f)) for f in frames]
     batches = [pool[(k * BATCH) % 1000 : (k * BATCH) % 1000 + BATCH] for k in range(max(n_batches, 1))]
-    batch_matrices = [np.ascontiguousarray(pipeline[:-1].transform(pd.DataFrame(b))) for b in batches]
+    batch_matrices = [np.ascontiguousarray(pipeline[:-1].transform(prepare_for(pipeline, pd.DataFrame(b))))
+                      for b in batches]
 
     def ours(instances: list[dict]) -> object:
         validate_instances(instances, signature, max_instances=BATCH)
@@ -115,19 +118,21 @@ def run(algorithm: str, df: pd.DataFrame, features: list[dict], n_single: int, n
     # sanity: (c) answers exactly what (a) answers
     _, probabilities = ours(batches[0])
     got = np.array([[p[c] for c in predictor.classes] for p in probabilities])
-    assert np.array_equal(got, pipeline.predict_proba(pd.DataFrame(batches[0]))), "mismatch with pipeline"
+    expected = pipeline.predict_proba(prepare_for(pipeline, pd.DataFrame(batches[0])))
+    assert np.array_equal(got, expected), "mismatch with pipeline"
 
     n_raw = min(n_single, len(frames))
     single = {
         "(a) pipeline + DataFrame": timings(
-            lambda i: pipeline.predict_proba(pd.DataFrame(singles[i % n_raw])), n_raw
+            lambda i: pipeline.predict_proba(prepare_for(pipeline, pd.DataFrame(singles[i % n_raw]))), n_raw
         ),
         "(b) estimator on matrix": timings(lambda i: estimator.predict_proba(matrices[i % n_raw]), n_raw),
         "(c) validate + compiled": timings(lambda i: ours(singles[i % len(singles)]), n_single),
     }
     batch = {
         "(a) pipeline + DataFrame": timings(
-            lambda i: pipeline.predict_proba(pd.DataFrame(batches[i % len(batches)])), n_batches, 2
+            lambda i: pipeline.predict_proba(prepare_for(pipeline, pd.DataFrame(batches[i % len(batches)]))),
+            n_batches, 2,
         ),
         "(b) estimator on matrix": timings(
             lambda i: estimator.predict_proba(batch_matrices[i % len(batches)]), n_batches, 2

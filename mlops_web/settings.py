@@ -268,6 +268,8 @@ TRACKING_ARTIFACT_MAX_BYTES = env_int("TRACKING_ARTIFACT_MAX_BYTES", 1024 * 1024
 MLFLOW_PREFIX = "/mlflow/"
 # Views that stream their raw body themselves, with their own limit (the upload guard lets them have it).
 STREAMED_BODY_LIMITS = {"tracking:artifact": TRACKING_ARTIFACT_MAX_BYTES}
+# Most rows one batch-scoring file may hold (its job refuses a longer file, logging nothing).
+BATCH_MAX_ROWS = env_int("BATCH_MAX_ROWS", 1_000_000, minimum=1)
 
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",

@@ -195,8 +195,9 @@ ROWS: list[Row] = [
         statuses(403, anon=401, analyst=400, admin=400), method="POST",
         content_type="application/json", data=lambda o: {}),
     Row("deployments:list", fixed("/deployments/"), PAGE),
-    Row("deployments:deploy", fixed("/deployments/deploy/"), statuses(302, outsider=403, viewer=403),
-        method="POST", note="no version named: those who may deploy are sent back with the message"),
+    Row("deployments:deploy", fixed("/deployments/deploy/"), statuses(302, outsider=403),
+        method="POST", note="no version named: the form sends anyone with a role back with its message; "
+        "the deploy service refuses a real deploy without the right (tests/deployments/test_pages.py)"),
     Row("deployments:detail", lambda o: f"/deployments/{o['deployment'].pk}/", PAGE),
     Row("deployments:rollback", lambda o: f"/deployments/{o['deployment'].pk}/rollback/",
         statuses(403, anon=302, analyst=302, admin=302), method="POST",

@@ -15,8 +15,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from apps.demo.datasets import churn_frame
-from apps.deployments.models import Deployment, Environment, PredictionLog
-from apps.deployments.services import deployment_create, feedback_attach, predict_and_log, target_of
+from apps.deployments.models import Deployment, Environment, PredictionLog, PredictionSource
+from apps.deployments.services import deployment_create, feedback_attach
+from apps.deployments.serving import predict_and_log, target_of
 from apps.registry.models import ModelVersion
 
 DAYS = 30
@@ -50,7 +51,7 @@ def churn_traffic(deployment: Deployment, analyst) -> int:
             frame["contract"] = rng.choice(["monthly", "yearly", "two-year"], len(frame), p=[0.8, 0.15, 0.05])
         instances = frame[features].to_dict("records")
         when = start + timedelta(hours=hour, minutes=int(rng.integers(0, 59)))
-        body = predict_and_log(target=target, instances=instances, source="demo", now=when)
+        body = predict_and_log(target=target, instances=instances, source=PredictionSource.DEMO, now=when)
         labelled = [{"request_id": rid, "label": label}
                     for rid, label, keep in zip(body["request_ids"], frame["churned"], rng.random(len(frame)) < 0.5,
                                                 strict=True) if keep]

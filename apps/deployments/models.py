@@ -9,6 +9,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import roles
 from apps.core.models import Job
 from apps.registry.models import ModelVersion, RegisteredModel, Stage
 
@@ -36,6 +37,24 @@ class Environment(models.Model):
 
     def accepts(self, stage: str) -> bool:
         return STAGE_RANK.get(stage, -1) >= STAGE_RANK[self.required_stage]
+
+    @property
+    def deploy_capability(self) -> str:
+        """The one rule: deploying to, rolling back and batch scoring in production need the production right."""
+        return "deploy_production" if self.is_production else "deploy_nonproduction"
+
+    def allows_deploy_by(self, user) -> bool:
+        """May ``user`` deploy here or roll back a deployment here?"""
+        return roles.can(user, self.deploy_capability)
+
+    def allows_batch_scoring_by(self, user) -> bool:
+        """As deploying; outside production, whoever trains models may score a file too."""
+        return self.allows_deploy_by(user) or (not self.is_production and roles.can(user, "launch_training"))
+
+
+def may_deploy_somewhere(user) -> bool:
+    """Does ``user`` hold either deploy right (the deploy form is shown to them)?"""
+    return roles.can(user, "deploy_nonproduction") or roles.can(user, "deploy_production")
 
 
 class DeploymentStatus(models.TextChoices):
@@ -75,6 +94,29 @@ class Deployment(models.Model):
     def is_active(self) -> bool:
         return self.status == DeploymentStatus.ACTIVE
 
+    def retire(self, *, by) -> None:
+        """Stop serving: the caller holds this row's lock and makes the replacement in the same transaction."""
+        self.status = DeploymentStatus.RETIRED
+        self.retired_at = timezone.now()
+        self.retired_by = by if getattr(by, "is_authenticated", False) else None
+        self.save(update_fields=["status", "retired_at", "retired_by"])
+
+
+class PredictionSource(models.TextChoices):
+    """Who sent a logged prediction (``PredictionLog.source``; at most 10 characters).
+
+    Monitoring reads API traffic; a person trying the model (the try-it form, or a
+    token of a human user rather than a service account) is INTERACTIVE, so that it
+    can be left out of drift and performance. Its value is "person" because the column
+    holds 10 characters.
+    """
+
+    API = "api", "API (service account)"
+    INTERACTIVE = "person", "Interactive (a person: the try-it form or a personal token)"
+    BATCH = "batch", "Batch scoring"
+    SMOKE = "smoke", "CI smoke test"
+    DEMO = "demo", "Demo traffic"
+
 
 class PredictionLog(models.Model):
     """One row per predicted instance. Written in bulk in the request that predicted it."""
@@ -90,7 +132,7 @@ class PredictionLog(models.Model):
     latency_ms = models.FloatField()
     instance_index = models.PositiveIntegerField(default=0)
     batch_size = models.PositiveIntegerField(default=1)
-    source = models.CharField(max_length=10, default="api")
+    source = models.CharField(max_length=10, default=PredictionSource.API)  # a PredictionSource value
     label = models.JSONField(null=True, blank=True)
     labelled_at = models.DateTimeField(null=True, blank=True)
     labelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

@@ -5,13 +5,20 @@ artifact's bytes are read from storage, checked against the recorded sha256, loa
 with skops' trusted types and compiled (``apps.ml.serving``). Requests then never touch
 the disk. Which version answers is read from the database on every request (one indexed
 query), so a deploy or rollback anywhere takes effect at once in every process; a
-process meeting a version it has not loaded yet loads it then (a warmer thread started
-on the first request keeps every active deployment loaded ahead of traffic).
+process meeting a version it has not loaded yet loads it then.
+
+A warmer thread keeps every active deployment loaded ahead of traffic. Web processes
+start it once, when they load the WSGI application (``mlops_web/wsgi.py``): that file is
+what every web server imports in each serving process (gunicorn's workers, runserver),
+while ``AppConfig.ready`` also runs in migrations, shells and Celery workers, which
+serve nothing, and a gunicorn hook would need every launcher to pass a config file. A
+process forked from one that runs the warmer (gunicorn ``--preload``) starts its own.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -41,17 +48,6 @@ class LoadedModel:
     loaded_at: float
 
 
-@dataclass(frozen=True)
-class Target:
-    """What one request needs to know about the active deployment: a few columns, no JSON."""
-
-    deployment_id: int
-    version_id: int
-    sha256: str
-    environment: str
-    max_instances: int
-
-
 class ArtifactRefused(Exception):
     """The artifact failed verification: never serve it."""
 
@@ -65,6 +61,8 @@ _lock = threading.Lock()
 _loaded: dict[tuple[int, str], LoadedModel] = {}
 _failures: dict[tuple[int, str], tuple[float, ArtifactRefused]] = {}
 _warmer: threading.Thread | None = None
+_warmer_stop = threading.Event()
+_warmer_on_refused = None
 
 
 def serving_signature(version) -> list[dict]:
@@ -163,22 +161,50 @@ def warm_active(*, on_refused=None) -> int:
 
 def start_warmer(on_refused=None) -> None:
     """Start (once per process) the thread that keeps active deployments loaded."""
-    global _warmer
+    global _warmer, _warmer_on_refused
     if _warmer is not None:
         return
     with _lock:
         if _warmer is not None:
             return
-
-        def loop():
-            while True:
-                time.sleep(WARM_INTERVAL_SECONDS)
-                try:
-                    warm_active(on_refused=on_refused)
-                except Exception as exc:  # the warmer is an optimisation; requests load on demand anyway
-                    logger.warning("model warmer failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
-                finally:
-                    connection.close()
-
-        _warmer = threading.Thread(target=loop, name="model-warmer", daemon=True)
+        _warmer_stop.clear()
+        _warmer_on_refused = on_refused
+        _warmer = threading.Thread(target=_warm_loop, args=(on_refused,), name="model-warmer", daemon=True)
         _warmer.start()
+
+
+def _warm_loop(on_refused) -> None:
+    while not _warmer_stop.wait(WARM_INTERVAL_SECONDS):
+        try:
+            warm_active(on_refused=on_refused)
+        except Exception as exc:  # the warmer is an optimisation; requests load on demand anyway
+            logger.warning("model warmer failed", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        finally:
+            connection.close()
+
+
+def warmer_running() -> bool:
+    return _warmer is not None and _warmer.is_alive()
+
+
+def stop_warmer(timeout: float = 10.0) -> None:
+    """Stop the warmer thread (tests, and a process shutting serving down)."""
+    global _warmer
+    thread = _warmer
+    if thread is None:
+        return
+    _warmer_stop.set()
+    thread.join(timeout)
+    _warmer = None
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of its parent's threads: it gets a fresh lock and its own warmer."""
+    global _lock, _warmer
+    _lock = threading.Lock()
+    had_warmer, _warmer = _warmer is not None, None
+    if had_warmer:
+        start_warmer(_warmer_on_refused)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

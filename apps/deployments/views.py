@@ -14,7 +14,8 @@ from apps.ml.errors import DataFileError
 from apps.registry.models import ModelVersion
 
 from . import runtime
-from .models import BatchScore, Deployment, DeploymentStatus, Environment, PredictionLog
+from .forms import DeployForm
+from .models import BatchScore, Deployment, DeploymentStatus, Environment, PredictionLog, may_deploy_somewhere
 from .selectors import timeseries, traffic_24h
 from .services import batch_create, deployment_create, deployment_rollback
 
@@ -33,23 +34,21 @@ def deployment_list(request):
         "sections": [(e, by_env.get(e.pk, [])) for e in environments],
         "deployable": deployable,
         "environments": environments,
-        "can_deploy": roles.can(request.user, "deploy_nonproduction") or roles.can(request.user, "deploy_production"),
+        "can_deploy": may_deploy_somewhere(request.user),
     })
 
 
 @require_POST
 def deploy(request):
-    if not (roles.can(request.user, "deploy_nonproduction") or roles.can(request.user, "deploy_production")):
-        raise PermissionDenied("Your role cannot deploy.")
-    version_id, environment_id = request.POST.get("model_version", ""), request.POST.get("environment", "")
-    if not (version_id.isdigit() and environment_id.isdigit()):
-        messages.error(request, "Choose a model version and an environment.")
+    require_viewer(request)
+    form = DeployForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form.error_text())
         return redirect("deployments:list")
-    version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=version_id)
-    environment = get_object_or_404(Environment, pk=environment_id)
+    version, environment = form.cleaned_data["model_version"], form.cleaned_data["environment"]
     try:
         deployment = deployment_create(user=request.user, version=version, environment=environment,
-                                       note=request.POST.get("note", ""))
+                                       note=form.cleaned_data["note"])
     except (ValidationError, Conflict) as exc:
         messages.error(request, error_text(exc))
         return redirect("deployments:list")
@@ -82,7 +81,7 @@ def deployment_detail(request, pk: int):
     recent = PredictionLog.objects.filter(deployment_id=deployment.pk).order_by("-id")[:25]
     history = Deployment.objects.filter(model=deployment.model, environment=deployment.environment).select_related(
         "model_version", "deployed_by")[:20]
-    env_capability = "deploy_production" if deployment.environment.is_production else "deploy_nonproduction"
+    environment = deployment.environment
     loaded = None
     if deployment.is_active:
         try:
@@ -92,8 +91,8 @@ def deployment_detail(request, pk: int):
     return render(request, "deployments/detail.html", {
         "deployment": deployment, "figures": figures, "series": series, "recent": recent, "history": history,
         "stats": traffic_24h([deployment.pk])[deployment.pk],
-        "can_rollback": roles.can(request.user, env_capability) and deployment.is_active and deployment.previous_id,
-        "can_batch": roles.can(request.user, env_capability) or roles.can(request.user, "launch_training"),
+        "can_rollback": environment.allows_deploy_by(request.user) and deployment.is_active and deployment.previous_id,
+        "can_batch": environment.allows_batch_scoring_by(request.user),
         "can_predict": roles.can(request.user, "predict"),
         "signature": runtime.serving_signature(deployment.model_version),
         "loaded": loaded,

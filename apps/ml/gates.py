@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics as M
+from .prepare import prepare_for
 from .train import TrainingSpec, _target_array, holdout_split
 
 
@@ -116,6 +117,7 @@ def score_on_holdout(pipeline: Any, frame: pd.DataFrame, spec: TrainingSpec, cla
     missing = [n for n in _pipeline_features(pipeline, names) if n not in X.columns]
     if missing:
         raise KeyError(f"the holdout data lacks columns {missing}")
+    X = prepare_for(pipeline, X)
     pred = pipeline.predict(X)
     if spec.task_type == "classification":
         labels = sorted(set(classes) | {str(v) for v in np.unique(y)})

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from apps.ml.catalog import CATALOG
 from apps.ml.errors import ArtifactError
-from apps.ml.train import TrainingSpec, _target_array, build_pipeline
+from apps.ml.train import LEGACY_ARTIFACT_TYPES, TrainingSpec, _target_array, build_pipeline, prepare_inputs
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -97,13 +97,13 @@ def _probe_untrusted_types() -> set[str]:
         {"name": "cat", "role": "categorical"},
         {"name": "flag", "role": "boolean"},
     ]
-    found: set[str] = set()
+    found: set[str] = set(LEGACY_ARTIFACT_TYPES)  # what the previous release's artifacts name
     for entry in CATALOG.values():
         targets = ["y_bin", "y_multi"] if entry.task_type == "classification" else ["y_reg"]
         small = {"n_estimators": 3} if "n_estimators" in entry.param_names else {}
         for target in targets:
             spec = TrainingSpec(entry.task_type, target, features, entry.key, small, split_seed=0)
-            pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+            pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), _target_array(df, spec))
             found.update(sio.get_untrusted_types(data=sio.dumps(pipeline)))
     return found
 

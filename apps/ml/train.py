@@ -1,4 +1,4 @@
-"""Training: spec, target checks, pipeline construction and the training run.
+"""Training: target checks, pipeline construction and the training run (the spec is ``apps.ml.spec``).
 
 A run is: drop rows with a missing target, split off a holdout set fixed by
 ``split_seed`` (so every run of an experiment is judged on the same rows),
@@ -6,9 +6,10 @@ cross-validate on the rest fold by fold (reporting progress and honouring
 cancellation between folds), refit on the whole training part, then evaluate
 on the holdout. Everything except the fitted pipeline is JSON-serialisable.
 
-The two module-level cast functions below are referenced by every saved
-pipeline (skops stores them by qualified name): renaming or moving them makes
-existing artifacts unloadable.
+Pipelines are built from scikit-learn's own components only, so an artifact loads
+with scikit-learn and skops alone; the casts they need (numbers to floats, categories
+to canonical strings) are applied to the frame beforehand (``apps.ml.prepare``, whose
+docstring says what a notebook user must feed a bare pipeline).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import copy
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -30,13 +31,20 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from apps.ml import metrics as M
-from apps.ml.catalog import TASK_TYPES, clean_params, get_algorithm
+from apps.ml.catalog import get_algorithm
 from apps.ml.errors import SpecError
+from apps.ml.prepare import (
+    CATEGORICAL_BRANCH,
+    NUMERIC_BRANCH,
+    canonical_labels,
+    numeric_values,
+    prepare_features,
+)
+from apps.ml.spec import FEATURE_ROLES, TrainingSpec  # noqa: F401  (FEATURE_ROLES: importable from here too)
 
-FEATURE_ROLES = ("numeric", "categorical", "boolean")
 MAX_CLASSES = 100
 MAX_CATEGORIES_IN_SIGNATURE = 200
 CLASSIFICATION_MAX_INT_LEVELS = 20
@@ -47,116 +55,6 @@ CancelFn = Callable[[], bool]
 
 class TrainingCancelled(Exception):
     """Raised between steps when ``should_cancel()`` says the job was cancelled."""
-
-
-# --- spec -----------------------------------------------------------------------------------------------
-
-
-def _as_int(value: Any, field_name: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
-        raise SpecError(
-            f"{field_name} must be an integer between {low} and {high}, got {value!r}.", field=field_name
-        )
-    return int(value)
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    """Everything needed to reproduce a training run on a given table.
-
-    Validated (and ``params`` cleaned to the full set of curated
-    hyperparameters) on construction, so an invalid spec never reaches a job.
-    """
-
-    task_type: str
-    target: str
-    features: list[dict[str, str]]
-    algorithm: str
-    params: dict[str, Any] = field(default_factory=dict)
-    cv_folds: int = 5
-    holdout_fraction: float = 0.2
-    split_seed: int = 0
-    random_state: int = 0
-
-    def __post_init__(self) -> None:
-        if self.task_type not in TASK_TYPES:
-            raise SpecError(
-                f"task_type must be one of {', '.join(TASK_TYPES)}, got {self.task_type!r}.",
-                field="task_type",
-            )
-        if not isinstance(self.target, str) or not self.target:
-            raise SpecError("Choose a target column.", field="target")
-        features = _clean_features(self.features, self.target)
-        entry = get_algorithm(self.algorithm)
-        if entry.task_type != self.task_type:
-            raise SpecError(
-                f"{entry.name} ({entry.key}) is a {entry.task_type} algorithm, "
-                f"but the task is {self.task_type}.",
-                field="algorithm",
-            )
-        params = clean_params(self.algorithm, self.params)
-        try:
-            fraction = float(self.holdout_fraction)
-        except (TypeError, ValueError):
-            fraction = -1.0
-        if isinstance(self.holdout_fraction, bool) or not 0.05 <= fraction <= 0.5:
-            raise SpecError(
-                f"holdout_fraction must be between 0.05 and 0.5, got {self.holdout_fraction!r}.",
-                field="holdout_fraction",
-            )
-        object.__setattr__(self, "features", features)
-        object.__setattr__(self, "params", params)
-        object.__setattr__(self, "holdout_fraction", fraction)
-        object.__setattr__(self, "cv_folds", _as_int(self.cv_folds, "cv_folds", 2, 10))
-        object.__setattr__(self, "split_seed", _as_int(self.split_seed, "split_seed", 0, 2**32 - 1))
-        object.__setattr__(self, "random_state", _as_int(self.random_state, "random_state", 0, 2**32 - 1))
-
-    @property
-    def feature_names(self) -> list[str]:
-        return [f["name"] for f in self.features]
-
-    def names_with_role(self, *roles: str) -> list[str]:
-        return [f["name"] for f in self.features if f["role"] in roles]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainingSpec:
-        """Rebuild (and re-validate) a spec; unknown keys are refused, not ignored."""
-        known = {f for f in cls.__dataclass_fields__}
-        for key in data:
-            if key not in known:
-                raise SpecError(f"Unknown training spec field {key!r}.", field=str(key))
-        missing = [k for k in ("task_type", "target", "features", "algorithm") if k not in data]
-        if missing:
-            raise SpecError(f"Training spec is missing {', '.join(missing)}.", field=missing[0])
-        return cls(**dict(data))
-
-
-def _clean_features(features: Any, target: str) -> list[dict[str, str]]:
-    if not isinstance(features, list | tuple) or not features:
-        raise SpecError("Choose at least one feature column.", field="features")
-    out: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for item in features:
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
-            raise SpecError("Each feature must be a mapping with a 'name' and a 'role'.", field="features")
-        name, role = item["name"], item.get("role")
-        if role not in FEATURE_ROLES:
-            raise SpecError(
-                f"Feature {name!r} has role {role!r}; expected one of {', '.join(FEATURE_ROLES)}.",
-                field="features",
-            )
-        if name == target:
-            raise SpecError(f"The target {name!r} cannot also be a feature.", field="features")
-        if name in seen:
-            raise SpecError(f"Feature {name!r} is listed twice.", field="features")
-        seen.add(name)
-        out.append({"name": name, "role": role})
-    return out
 
 
 # --- target -----------------------------------------------------------------------------------------------
@@ -179,22 +77,6 @@ def infer_task_type(series: pd.Series) -> str:
     if integral and s.nunique() <= CLASSIFICATION_MAX_INT_LEVELS:
         return "classification"
     return "regression"
-
-
-def _label_str(value: Any) -> str:
-    """Canonical text for a category/class: 3.0 → "3" so an int column read as float matches."""
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _as_labels(series: pd.Series) -> np.ndarray:
-    """Object array of canonical strings, NaN where missing (fast: one str() per distinct value)."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    lookup = np.array([_label_str(u) for u in uniques] + [np.nan], dtype=object)
-    return lookup[codes]
 
 
 def _regression_target(series: pd.Series) -> np.ndarray:
@@ -228,7 +110,7 @@ def check_target(df: pd.DataFrame, target: str, task_type: str) -> None:
                 field="target",
             )
         return
-    labels = pd.Series(_as_labels(series))
+    labels = pd.Series(canonical_labels(series))
     counts = labels.value_counts()
     if len(counts) < 2:
         raise SpecError(
@@ -252,51 +134,64 @@ def check_target(df: pd.DataFrame, target: str, task_type: str) -> None:
 # --- pipeline -------------------------------------------------------------------------------------------
 
 
+# The previous release built pipelines whose FunctionTransformers call these two functions,
+# and skops stored them by qualified name in every artifact it wrote. They are a file
+# format: keep them importable as ``apps.ml.train._as_float_frame`` / ``_as_str_frame``
+# (and on the catalog's trusted types, LEGACY_ARTIFACT_TYPES) forever, unchanged in what
+# they return, or artifacts already in storage stop loading or predict differently.
+LEGACY_ARTIFACT_TYPES = ("apps.ml.train._as_float_frame", "apps.ml.train._as_str_frame")
+
+
 def _as_float_frame(X: Any) -> np.ndarray:
     """Numeric columns → float array; text that is not a number and ±inf become NaN (then imputed)."""
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
     # Fortran order = the layout DataFrame.to_numpy() gives, so results match plain sklearn bit for bit.
     out = np.empty((len(frame), frame.shape[1]), dtype=float, order="F")
     for j, name in enumerate(frame.columns):
-        out[:, j] = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    out[~np.isfinite(out)] = np.nan
+        out[:, j] = numeric_values(frame[name])
     return out
 
 
 def _as_str_frame(X: Any) -> np.ndarray:
-    """Categorical/boolean columns → object array of canonical strings (NaN kept for imputation).
-
-    Mixed types (1, "1", 1.0, True) would otherwise make the imputer and the
-    one-hot encoder fail, and a predict-time int column must match a
-    train-time float one.
-    """
+    """Categorical/boolean columns → object array of canonical strings (NaN kept for imputation)."""
     frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X)
     out = np.empty((len(frame), frame.shape[1]), dtype=object)
     for j, name in enumerate(frame.columns):
-        out[:, j] = _as_labels(frame[name])
+        out[:, j] = canonical_labels(frame[name])
     return out
 
 
 def build_pipeline(spec: TrainingSpec) -> Pipeline:
-    """Unfitted preprocessing + estimator pipeline for ``spec`` (input: a DataFrame of the features)."""
+    """Unfitted preprocessing + estimator pipeline for ``spec``, of scikit-learn components only.
+
+    Input: ``prepare_inputs(frame, spec)`` (floats for numeric features, canonical strings
+    for categorical and boolean ones).
+    """
     numeric_steps = Pipeline([
-        ("to_float", FunctionTransformer(_as_float_frame, feature_names_out="one-to-one")),
         ("impute", SimpleImputer(strategy="median")),
         ("scale", StandardScaler()),
     ])  # fmt: skip
     categorical_steps = Pipeline([
-        ("to_str", FunctionTransformer(_as_str_frame, feature_names_out="one-to-one")),
         ("impute", SimpleImputer(strategy="most_frequent")),
         ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
     ])  # fmt: skip
     numeric = spec.names_with_role("numeric")
     categorical = spec.names_with_role("categorical", "boolean")
-    transformers = [("numeric", numeric_steps, numeric)] if numeric else []
+    transformers = [(NUMERIC_BRANCH, numeric_steps, numeric)] if numeric else []
     if categorical:
-        transformers.append(("categorical", categorical_steps, categorical))
+        transformers.append((CATEGORICAL_BRANCH, categorical_steps, categorical))
     preprocess = ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)
     estimator = get_algorithm(spec.algorithm).make_estimator(spec.params, spec.random_state)
     return Pipeline([("preprocess", preprocess), ("model", estimator)])
+
+
+def prepare_inputs(df: pd.DataFrame, spec: TrainingSpec) -> pd.DataFrame:
+    """The feature columns of ``df`` as ``build_pipeline``'s pipelines take them."""
+    return prepare_features(
+        df[spec.feature_names],
+        numeric=spec.names_with_role("numeric"),
+        categorical=spec.names_with_role("categorical", "boolean"),
+    )
 
 
 # --- split ----------------------------------------------------------------------------------------------
@@ -304,7 +199,7 @@ def build_pipeline(spec: TrainingSpec) -> Pipeline:
 
 def _target_array(df: pd.DataFrame, spec: TrainingSpec) -> np.ndarray:
     series = df[spec.target]
-    return _as_labels(series) if spec.task_type == "classification" else _regression_target(series)
+    return canonical_labels(series) if spec.task_type == "classification" else _regression_target(series)
 
 
 def holdout_split(df: pd.DataFrame, spec: TrainingSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -399,17 +294,8 @@ def _cv_splitter(spec: TrainingSpec, y: np.ndarray) -> KFold | StratifiedKFold:
     return KFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split_seed)
 
 
-def run_training(
-    df: pd.DataFrame,
-    spec: TrainingSpec,
-    *,
-    progress: ProgressFn | None = None,
-    should_cancel: CancelFn | None = None,
-) -> TrainingResult:
-    """Cross-validate, fit and evaluate ``spec`` on ``df`` (see the module docstring)."""
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
-    _report(progress, 0, "Checking data")
+def _split_checked(df: pd.DataFrame, spec: TrainingSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The training and holdout rows, once the data can train ``spec`` at all."""
     missing = [name for name in spec.feature_names if name not in df.columns]
     if missing:
         raise SpecError(
@@ -426,7 +312,45 @@ def run_training(
             f"Only {len(train_idx)} training rows for {spec.cv_folds}-fold cross-validation.",
             field="cv_folds",
         )
-    X = df[spec.feature_names]
+    return train_idx, hold_idx
+
+
+def _cross_validate(
+    template: Pipeline, X: pd.DataFrame, y: np.ndarray, spec: TrainingSpec, classes: list[str],
+    progress: ProgressFn | None, should_cancel: CancelFn | None,
+) -> dict[str, list[float | None]]:
+    cv_scores: dict[str, list[float | None]] = {}
+    folds = list(_cv_splitter(spec, y).split(np.zeros(len(y)), y))
+    _report(progress, 10, f"Cross-validating ({len(folds)} folds)")
+    for i, (fit_pos, val_pos) in enumerate(folds):
+        _check(should_cancel)
+        fold_model = clone(template).fit(X.iloc[fit_pos], y[fit_pos])
+        scores, _, _ = _evaluate(fold_model, X.iloc[val_pos], y[val_pos], spec, classes)
+        for name, value in scores.items():
+            cv_scores.setdefault(name, []).append(value)
+        _report(progress, 10 + round(70 * (i + 1) / len(folds)), f"Fold {i + 1}/{len(folds)} done")
+    return cv_scores
+
+
+def _holdout_charts(spec: TrainingSpec, y: np.ndarray, pred: np.ndarray, proba, classes: list[str]) -> dict:
+    if spec.task_type == "classification":
+        return {"confusion_matrix": M.confusion_matrix_chart(y, pred, classes), "roc": M.roc_chart(y, proba, classes)}
+    return M.residual_charts(y, pred, seed=spec.random_state)
+
+
+def run_training(
+    df: pd.DataFrame,
+    spec: TrainingSpec,
+    *,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+) -> TrainingResult:
+    """Cross-validate, fit and evaluate ``spec`` on ``df`` (see the module docstring)."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    _report(progress, 0, "Checking data")
+    train_idx, hold_idx = _split_checked(df, spec)
+    X = prepare_inputs(df, spec)
     y_all = _target_array(df, spec)
     X_train, y_train = X.iloc[train_idx], y_all[train_idx]
     X_hold, y_hold = X.iloc[hold_idx], y_all[hold_idx]
@@ -434,17 +358,7 @@ def run_training(
     template = build_pipeline(spec)
 
     t0 = time.perf_counter()
-    cv_scores: dict[str, list[float | None]] = {}
-    folds = list(_cv_splitter(spec, y_train).split(np.zeros(len(y_train)), y_train))
-    _report(progress, 10, f"Cross-validating ({len(folds)} folds)")
-    for i, (fit_pos, val_pos) in enumerate(folds):
-        _check(should_cancel)
-        fold_model = clone(template).fit(X_train.iloc[fit_pos], y_train[fit_pos])
-        scores, _, _ = _evaluate(fold_model, X_train.iloc[val_pos], y_train[val_pos], spec, classes)
-        for name, value in scores.items():
-            cv_scores.setdefault(name, []).append(value)
-        _report(progress, 10 + round(70 * (i + 1) / len(folds)), f"Fold {i + 1}/{len(folds)} done")
-    cv_mean = {name: _mean(values) for name, values in cv_scores.items()}
+    cv_scores = _cross_validate(template, X_train, y_train, spec, classes, progress, should_cancel)
     timings["cross_validation"] = time.perf_counter() - t0
 
     _check(should_cancel)
@@ -457,13 +371,7 @@ def run_training(
     _report(progress, 88, "Evaluating on the holdout set")
     t0 = time.perf_counter()
     holdout_metrics, pred, proba = _evaluate(pipeline, X_hold, y_hold, spec, classes)
-    if spec.task_type == "classification":
-        charts = {
-            "confusion_matrix": M.confusion_matrix_chart(y_hold, pred, classes),
-            "roc": M.roc_chart(y_hold, proba, classes),
-        }
-    else:
-        charts = M.residual_charts(y_hold, pred, seed=spec.random_state)
+    charts = _holdout_charts(spec, y_hold, pred, proba, classes)
     timings["evaluate"] = time.perf_counter() - t0
 
     _check(should_cancel)
@@ -479,7 +387,7 @@ def run_training(
         pipeline=pipeline,
         metrics=holdout_metrics,
         cv_scores=cv_scores,
-        cv_mean=cv_mean,
+        cv_mean={name: _mean(values) for name, values in cv_scores.items()},
         holdout_index=[int(i) for i in hold_idx],
         n_train=len(train_idx),
         n_holdout=len(hold_idx),
@@ -504,7 +412,7 @@ def _signature(df: pd.DataFrame, X_train: pd.DataFrame, spec: TrainingSpec) -> l
         name = feature["name"]
         item: dict[str, Any] = {"name": name, "role": feature["role"], "dtype": str(df[name].dtype)}
         if feature["role"] in ("categorical", "boolean"):
-            seen = pd.unique(pd.Series(_as_labels(X_train[name])).dropna())
+            seen = pd.unique(pd.Series(canonical_labels(X_train[name])).dropna())
             categories = sorted(str(c) for c in seen)
             item["categories"] = categories[:MAX_CATEGORIES_IN_SIGNATURE]
             item["n_categories"] = len(categories)

@@ -20,7 +20,7 @@ from apps.core.models import Job
 from apps.core.services import audit_record, job_create
 from apps.datasets.models import VersionSource
 from apps.datasets.services import dataset_version_create, dataset_version_profile, load_version_frame
-from apps.deployments.models import Deployment, PredictionLog
+from apps.deployments.models import Deployment, PredictionLog, PredictionSource
 from apps.experiments.models import Run, RunSource
 from apps.experiments.services import run_launch
 from apps.ml import drift as D
@@ -48,9 +48,9 @@ NOTIFY_JOB = "monitoring.notify"
 RETRAIN_JOB = "monitoring.retrain"
 MAX_WINDOW_ROWS = 200_000
 # Batch scoring and smoke tests are not what production sees.
-NOT_PRODUCTION_SOURCES = ("batch", "smoke")
-# The try-it form: anyone with a role can send it anything (apps.deployments' PredictionSource.INTERACTIVE).
-INTERACTIVE_SOURCE = "interactive"
+NOT_PRODUCTION_SOURCES = (PredictionSource.BATCH, PredictionSource.SMOKE)
+# People trying the model (the try-it form, personal tokens) can send it anything.
+INTERACTIVE_SOURCE = PredictionSource.INTERACTIVE
 
 
 def _is_admin(user) -> bool:

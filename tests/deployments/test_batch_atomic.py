@@ -125,3 +125,57 @@ def test_a_file_with_a_nul_character_is_refused_at_upload(client_for, analyst, d
                                         {"file": SimpleUploadedFile("b.csv", content)}, follow=True)
     assert b"b.csv looks like binary data, not a CSV (text) or Parquet file." in response.content
     assert not BatchScore.objects.exists() and not default_storage.exists(f"batches/{deployment.pk}")
+
+
+def test_the_upload_request_stores_the_file_without_reading_it(client_for, analyst, deployment):
+    uneven = b"x1,x2,color\n1,2,red\n3,4\n"  # a CSV only parsing finds wrong
+    batch = _batch(client_for, analyst, deployment, uneven)
+    assert batch.rows is None and batch.input_file.name.endswith(".csv")
+    with pytest.raises(JobFailed, match="b.csv"):
+        _run(batch)
+    assert not PredictionLog.objects.exists()
+
+
+def test_a_file_over_the_row_cap_fails_its_job_and_logs_nothing(client_for, analyst, deployment, settings):
+    settings.BATCH_MAX_ROWS = 50
+    batch = _batch(client_for, analyst, deployment, _rows(51))
+    with pytest.raises(JobFailed, match="51 rows; batch scoring takes at most 50"):
+        _run(batch)
+    assert not PredictionLog.objects.exists() and _outputs(deployment) == []
+    settings.BATCH_MAX_ROWS = 51
+    assert _run(batch)["message"] == "Scored 51 rows"
+    batch.refresh_from_db()
+    assert batch.rows == 51
+
+
+def test_labels_that_a_spreadsheet_would_run_are_escaped_in_the_output(client_for, engineer, analyst, environments):
+    import numpy as np
+
+    from apps.datasets.models import Dataset
+    from tests.factories import make_experiment, make_version, mixed_frame, production_ready_version
+
+    frame = mixed_frame(300, seed=8)
+    frame["target"] = np.select([frame["x1"] < -0.5, frame["x1"] < 0.5], ["=1+1", "-1"], "@SUM(A1)")
+    dataset = Dataset.objects.create(name="evil-labels", owner=engineer)
+    make_version(dataset, frame, engineer)
+    version = production_ready_version(engineer, analyst, make_experiment(engineer, dataset, name="evil"),
+                                       model_name="evil")
+    deployment = deployment_create(user=analyst, version=version, environment=environments["production"])
+    rows = "".join(f"{x},{1.0},red\n" for x in (-2.0, 0.0, 2.0))
+    batch = _batch(client_for, analyst, deployment, ("x1,x2,color\n" + rows).encode())
+    _run(batch)
+    batch.refresh_from_db()
+    with default_storage.open(batch.output_file.name) as fh:
+        lines = fh.read().decode().splitlines()
+    predictions = [line.split(",")[2] for line in lines[1:]]
+    assert predictions == ["'=1+1", "-1", "'@SUM(A1)"]  # "-1" is a number to a spreadsheet: kept
+    assert sorted(PredictionLog.objects.values_list("prediction", flat=True)) == ["-1", "=1+1", "@SUM(A1)"]
+
+
+def test_csv_cells_that_start_a_formula_get_an_apostrophe():
+    from apps.deployments.services import csv_cell
+
+    for evil in ("=cmd|' /C calc'!A0", "+1+2", "-2+3", "@SUM(1)", "\tx", "\rx", "-", "-1e", "+ 1"):
+        assert csv_cell(evil) == "'" + evil
+    for plain in ("yes", "-1", "+2.5", "-.5", "1e-3", "", " =x", 3, -1.5, None):
+        assert csv_cell(plain) == plain

@@ -33,13 +33,21 @@ def test_a_csv_is_scored_by_the_worker_into_a_downloadable_csv(
     assert PredictionLog.objects.filter(source="batch").count() == 250
 
 
-def test_a_file_missing_feature_columns_is_refused_before_any_job(engineer, analyst, client_for, environments,
-                                                                  prod_version):
+def test_a_file_missing_feature_columns_fails_its_job_with_the_reason(engineer, analyst, client_for, environments,
+                                                                      prod_version):
+    from apps.core.jobs import JobContext, JobFailed
+    from apps.deployments.services import batch_score
+
     deployment = deployment_create(user=analyst, version=prod_version, environment=environments["production"])
     response = client_for(analyst).post(f"/deployments/{deployment.pk}/batches/",
-                                         {"file": SimpleUploadedFile("x.csv", b"x1,color\n1,red\n")}, follow=True)
-    assert b"lacks the model&#x27;s feature columns: x2" in response.content
-    assert not BatchScore.objects.exists()
+                                        {"file": SimpleUploadedFile("x.csv", b"x1,color\n1,red\n")})
+    assert response.status_code == 302  # the request stores the file; the job reads it
+    batch = BatchScore.objects.get()
+    assert batch.rows is None
+    Job.objects.filter(pk=batch.job_id).update(status="running")
+    with pytest.raises(JobFailed, match="lacks the model's feature columns: x2"):
+        batch_score(batch=batch, ctx=JobContext(Job.objects.get(pk=batch.job_id)))
+    assert not PredictionLog.objects.exists()
 
 
 def test_batch_scoring_in_production_needs_the_production_right(engineer, analyst, client_for, environments,

@@ -7,9 +7,10 @@ import json
 import pytest
 from django.test import Client
 
+from apps.accounts.models import ApiToken
 from apps.core.models import AuditEvent
 from apps.deployments import runtime
-from apps.deployments.models import Deployment, PredictionError, PredictionLog
+from apps.deployments.models import Deployment, PredictionError, PredictionLog, PredictionSource
 from apps.deployments.services import deployment_create, deployment_rollback
 
 ROW = {"x1": 0.3, "x2": 4.5, "color": "red"}
@@ -23,6 +24,32 @@ def predict(client, instances, model="served", env="production", **headers):
 @pytest.fixture
 def token_client(viewer, client_for):
     key = client_for(viewer).post("/accounts/tokens/new/", {"name": "svc"}).context["new_key"]
+    return Client(HTTP_AUTHORIZATION=f"Token {key}")
+
+
+@pytest.fixture(autouse=True)
+def fresh_callers():
+    from apps.deployments import serving
+
+    serving.forget_callers()
+    yield
+    serving.forget_callers()
+
+
+@pytest.fixture
+def robot(db):
+    from django.contrib.auth.models import Group, User
+
+    robot = User.objects.create_user("robot")
+    robot.groups.add(Group.objects.get(name="service"))
+    return robot
+
+
+@pytest.fixture
+def service_client(robot):
+    from apps.accounts.services import api_token_create
+
+    _, key = api_token_create(user=robot, name="svc")
     return Client(HTTP_AUTHORIZATION=f"Token {key}")
 
 
@@ -44,13 +71,13 @@ def test_a_deployed_version_answers_and_logs_every_instance(deployed, token_clie
     assert logs[0].prediction == body["predictions"][0]
 
 
-def test_a_large_request_is_logged_through_copy_with_its_values_intact(deployed, token_client, prod_version):
-    from apps.deployments.services import COPY_FROM_ROWS, COPY_PIECE_ROWS
+def test_a_large_request_is_logged_through_copy_with_its_values_intact(deployed, service_client, prod_version):
+    from apps.deployments.log_writer import COPY_FROM_ROWS, COPY_PIECE_ROWS
 
     awkward = ["back\\slash", "tab\there", "new\nline", "crlf\r\n", "quote\"d", "ünïcødé ✓", "\\N", "{}"]
     rows = [dict(ROW, x1=i / 7, x2=None if i % 5 == 0 else i * 1e-9, color=awkward[i % len(awkward)])
             for i in range(max(COPY_FROM_ROWS, COPY_PIECE_ROWS) + 37)]
-    response = predict(token_client, rows)
+    response = predict(service_client, rows)
     assert response.status_code == 200, response.content
     body = response.json()
     logs = list(PredictionLog.objects.order_by("instance_index"))
@@ -132,17 +159,9 @@ def test_auth_and_roles_on_the_predict_api(deployed, client_for, viewer, outside
     assert predict(csrf_client, [ROW]).status_code == 403
 
 
-def test_a_service_account_may_predict_but_not_read_pages(deployed, db):
-    from django.contrib.auth.models import Group, User
-
-    from apps.accounts.services import api_token_create
-
-    robot = User.objects.create_user("robot")
-    robot.groups.add(Group.objects.get(name="service"))
-    _, key = api_token_create(user=robot, name="svc")
-    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
-    assert predict(client, [ROW]).status_code == 200
-    assert client.get("/api/v1/models/").status_code == 403
+def test_a_service_account_may_predict_but_not_read_pages(deployed, service_client):
+    assert predict(service_client, [ROW]).status_code == 200
+    assert service_client.get("/api/v1/models/").status_code == 403
 
 
 def test_unknown_model_or_environment_is_404(deployed, token_client):
@@ -232,3 +251,146 @@ def test_the_pages_render_with_traffic(deployed, token_client, viewer, client_fo
     with django_assert_max_num_queries(20):
         listing = client.get("/deployments/")
     assert listing.context["sections"][1][1][0]["stats"]["requests"] == 3
+
+
+def test_an_instance_of_many_unknown_keys_gets_a_short_400(deployed, token_client):
+    hostile = dict(ROW, **{f"k{i:06d}": 0 for i in range(100_000)})
+    response = predict(token_client, [ROW, hostile])
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["total_problems"] == 1 and list(error["fields"]) == ["instances[1]"]
+    assert "100,003 keys" in error["message"] and len(response.content) < 2_000
+    assert not PredictionLog.objects.exists()
+
+
+def test_problems_past_the_first_are_counted_in_the_answer(deployed, token_client):
+    response = predict(token_client, [dict(ROW, x1="a", color=[])] * 80)
+    error = response.json()["error"]
+    assert response.status_code == 400 and error["total_problems"] == 160 and len(error["details"]) == 100
+    assert "(and 159 more problems)" in error["message"]
+
+
+def test_people_are_logged_as_interactive_and_service_accounts_as_api(deployed, token_client, service_client,
+                                                                     client_for, analyst):
+    assert predict(token_client, [ROW]).status_code == 200  # a viewer's own token
+    assert predict(client_for(analyst), [ROW]).status_code == 200  # the try-it form, signed in
+    assert predict(service_client, [ROW, ROW]).status_code == 200
+    sources = sorted(PredictionLog.objects.values_list("source", flat=True))
+    assert sources == sorted([PredictionSource.INTERACTIVE] * 2 + [PredictionSource.API] * 2)
+
+
+def test_a_revoked_token_is_refused_at_the_next_request(deployed, viewer, client_for):
+    page = client_for(viewer)
+    key = page.post("/accounts/tokens/new/", {"name": "soon revoked"}).context["new_key"]
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    assert predict(client, [ROW]).status_code == 200
+    token = ApiToken.objects.get(name="soon revoked")
+    revoked = page.post(f"/accounts/tokens/{token.pk}/revoke/", follow=True)
+    assert b"refused from now on" in revoked.content
+    response = predict(client, [ROW])
+    assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+
+
+def test_an_inactive_user_is_refused_at_the_next_request_and_a_lost_role_within_the_cache_delay(
+    deployed, viewer, token_client, monkeypatch
+):
+    from apps.deployments import serving
+
+    assert predict(token_client, [ROW]).status_code == 200
+    viewer.groups.clear()
+    assert predict(token_client, [ROW]).status_code == 200  # the role is kept ROLE_CACHE_SECONDS per process
+    monkeypatch.setattr(serving, "ROLE_CACHE_SECONDS", 0.0)
+    assert predict(token_client, [ROW]).status_code == 403
+    viewer.is_active = False
+    viewer.save(update_fields=["is_active"])
+    monkeypatch.undo()
+    assert predict(token_client, [ROW]).status_code == 401  # checked in the query itself, on every request
+
+
+def test_a_token_finds_its_caller_and_the_active_deployment_in_one_query(deployed, robot,
+                                                                        django_assert_num_queries):
+    from apps.accounts.models import hash_key
+    from apps.deployments.serving import token_target
+
+    key = "mlw_" + "k" * 43
+    ApiToken.objects.create(user=robot, name="direct", prefix=key[:8], key_hash=hash_key(key))
+    caller, target = token_target(key, "served", "production")  # the first one also reads the roles
+    assert caller.may_predict and caller.source == PredictionSource.API and target.deployment_id == deployed.pk
+    with django_assert_num_queries(1):
+        assert token_target(key, "served", "production") == (caller, target)
+    with django_assert_num_queries(2):
+        assert token_target(key, "served", "moon") == (caller, None)
+        assert token_target(key + "x", "served", "production") == (None, None)
+
+
+def test_the_predict_view_starts_no_thread(deployed, token_client):
+    runtime.stop_warmer()
+    assert predict(token_client, [ROW]).status_code == 200
+    assert not runtime.warmer_running()
+
+
+_WARMER_PER_PROCESS = """
+import os
+import mlops_web.wsgi  # what gunicorn's workers and runserver import
+from apps.deployments import runtime
+first = runtime._warmer
+runtime.start_warmer()
+assert runtime.warmer_running() and runtime._warmer is first, "one warmer per process"
+pid = os.fork()  # gunicorn --preload forks workers from a process that loaded the application
+if pid == 0:
+    os._exit(0 if runtime.warmer_running() and runtime._warmer is not first else 3)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_web_process_starts_one_model_warmer_and_a_forked_worker_its_own():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _WARMER_PER_PROCESS], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0"
+
+
+AWKWARD = ["back\\slash", "tab\there", "new\nline", "crlf\r\n", "quote\"d", "ünïcødé ✓", "\\N", "{}", "\\t"]
+
+
+def _log_rows(deployment, n: int):
+    import uuid
+
+    from django.utils import timezone
+
+    from apps.deployments.log_writer import LogRow
+
+    now = timezone.now()
+    return [LogRow(deployment.pk, deployment.model_version_id, uuid.uuid4(), now,
+                   {"x1": i / 3, "x2": None, "color": AWKWARD[i % len(AWKWARD)]}, AWKWARD[i % len(AWKWARD)],
+                   None if i % 2 else 0.25, 1.5, i, n, AWKWARD[i % len(AWKWARD)][:10])
+            for i in range(n)]
+
+
+def test_copy_lines_read_back_as_the_rows_written(deployed):
+    from apps.deployments.log_writer import copy_text, row_from_copy_line
+
+    rows = _log_rows(deployed, 30)
+    lines = copy_text(rows).decode().splitlines(keepends=True)
+    assert [row_from_copy_line(line) for line in lines] == rows
+
+
+def test_a_spool_writes_every_row_added_to_it_and_leaves_no_file(deployed):
+    import os
+
+    from apps.deployments.log_writer import LogSpool
+
+    rows = _log_rows(deployed, 250)
+    with LogSpool() as spool:
+        spool.add(rows[:100])
+        spool.add(rows[100:])
+        assert spool.rows == 250 and os.path.getsize(spool.path) > 0
+        spool.write()
+        path = spool.path
+    assert not os.path.exists(path)
+    logged = {log.request_id: log for log in PredictionLog.objects.all()}
+    assert [(logged[r.request_id].features, logged[r.request_id].prediction, logged[r.request_id].probability,
+             logged[r.request_id].source) for r in rows] == [(r.features, r.prediction, r.probability, r.source)
+                                                             for r in rows]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +19,17 @@ from apps.ml import serving
 from apps.ml.catalog import CATALOG
 from apps.ml.errors import MLError
 from apps.ml.persist import dump_pipeline, load_pipeline, sha256_bytes
-from apps.ml.serving import CompiledPredictor, InputError, _NeedsPipeline, validate_instances
-from apps.ml.train import TrainingSpec, _signature, _target_array, build_pipeline, run_training
+from apps.ml.prepare import prepare_for
+from apps.ml.serving import CompiledPredictor, InputError, trees, validate_instances
+from apps.ml.serving.encode import NeedsPipeline
+from apps.ml.train import (
+    TrainingSpec,
+    _signature,
+    _target_array,
+    build_pipeline,
+    prepare_inputs,
+    run_training,
+)
 
 FEATURES = [
     {"name": "f0", "role": "numeric"},
@@ -76,7 +87,7 @@ def spec_for(algorithm: str, **params) -> TrainingSpec:
 
 
 def fit(df: pd.DataFrame, spec: TrainingSpec) -> tuple[Pipeline, list[dict]]:
-    pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), _target_array(df, spec))
     signature = _signature(df, df[spec.feature_names], spec)
     for item in signature:
         item["nullable"] = True
@@ -112,13 +123,18 @@ def compiled(predictor: CompiledPredictor, instances: list[dict]) -> bool:
     """Would this request be answered by the compiled path (not handed to the pipeline)?"""
     try:
         predictor._transform_fast(instances)
-    except _NeedsPipeline:
+    except NeedsPipeline:
         return False
     return True
 
 
+def prepared(pipeline: Pipeline, instances: list[dict]) -> pd.DataFrame:
+    """The instances as our generic paths hand them to the pipeline."""
+    return prepare_for(pipeline, pd.DataFrame(instances))
+
+
 def reference(pipeline: Pipeline, instances: list[dict]) -> tuple[np.ndarray, np.ndarray | None]:
-    frame = pd.DataFrame(instances)
+    frame = prepared(pipeline, instances)
     proba = pipeline.predict_proba(frame) if hasattr(pipeline[-1], "predict_proba") else None
     return pipeline.predict(frame), proba
 
@@ -171,23 +187,23 @@ def test_compiled_predictor_reproduces_pipeline(frames, algorithm: str, n_classe
         assert compiled(predictor, [row])
         assert_matches(predictor, pipeline, [row])  # single rows, incl. every tricky one
     np.testing.assert_array_equal(
-        predictor.transform_rows(instances), pipeline[:-1].transform(pd.DataFrame(instances))
+        predictor.transform_rows(instances), pipeline[:-1].transform(prepared(pipeline, instances))
     )
     if predictor.kernel in ("forest", "hist_gradient_boosting"):  # the tree-by-tree path for big batches
-        assert predictor.vector_max_rows >= 1
-        predictor.vector_max_rows = 0
+        assert predictor._kernel.vector_max_rows >= 1
+        predictor._kernel.vector_max_rows = 0
         assert_matches(predictor, pipeline, instances)
         assert_matches(predictor, pipeline, instances[:1])
 
 
 def test_large_ensembles_are_walked_tree_by_tree(frames, monkeypatch) -> None:
-    monkeypatch.setattr(serving, "_MAX_TABLE_NODES", 10)
+    monkeypatch.setattr(trees, "MAX_TABLE_NODES", 10)
     df = frames[2]
     for algorithm in ("random_forest_classifier", "hist_gradient_boosting_classifier"):
         pipeline, signature = fit(df, spec_for(algorithm))
         predictor = CompiledPredictor.from_pipeline(pipeline, signature)
         assert predictor.fast and predictor.kernel == EXPECTED_KERNEL[algorithm]
-        assert predictor._table is None and predictor.vector_max_rows == 0
+        assert predictor._kernel.table is None and predictor._kernel.vector_max_rows == 0
         rows = tricky_instances(as_instances(df))
         assert_matches(predictor, pipeline, rows[:6])
         assert_matches(predictor, pipeline, rows[:1])
@@ -201,7 +217,7 @@ def test_only_one_kind_of_feature(frames, roles: tuple[str, ...]) -> None:
         spec = TrainingSpec(
             "classification", "y", features, algorithm, {"max_iter": 20} if "hist" in algorithm else {}
         )
-        pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+        pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), _target_array(df, spec))
         signature = [dict(item, nullable=True) for item in _signature(df, df, spec)]
         predictor = CompiledPredictor.from_pipeline(pipeline, signature)
         assert predictor.fast, predictor.fallback_reason
@@ -236,7 +252,7 @@ def test_knn_brute_force_single_call_path() -> None:
         {"name": "kind", "role": "categorical"}
     ]
     spec = TrainingSpec("classification", "y", features, "knn_classifier", {"n_neighbors": 6})
-    pipeline = build_pipeline(spec).fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), _target_array(df, spec))
     predictor = CompiledPredictor.from_pipeline(pipeline, _signature(df, df, spec))
     assert predictor.fast and predictor.kernel == "knn" and pipeline[-1]._fit_method == "brute"
     rows = df[spec.feature_names].iloc[:40].to_dict("records")
@@ -327,7 +343,7 @@ def test_unknown_pipeline_structure_uses_generic_path(frames) -> None:
     spec = spec_for("logistic_regression")
     base = build_pipeline(spec)
     pipeline = Pipeline([base.steps[0], ("select", VarianceThreshold()), base.steps[1]])
-    pipeline.fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline.fit(prepare_inputs(df, spec), _target_array(df, spec))
     _, signature = fit(df, spec)
     predictor = CompiledPredictor.from_pipeline(pipeline, signature)
     assert predictor.fast is False and predictor.path == "pipeline" and predictor.kernel == "pipeline"
@@ -336,7 +352,7 @@ def test_unknown_pipeline_structure_uses_generic_path(frames) -> None:
     assert_matches(predictor, pipeline, instances)
     assert_matches(predictor, pipeline, instances[:1])
     np.testing.assert_array_equal(
-        predictor.transform_rows(instances), pipeline[:-1].transform(pd.DataFrame(instances))
+        predictor.transform_rows(instances), pipeline[:-1].transform(prepared(pipeline, instances))
     )
 
 
@@ -345,7 +361,7 @@ def test_changed_preprocessing_step_uses_generic_path(frames) -> None:
     spec = spec_for("ridge")
     pipeline = build_pipeline(spec)
     pipeline.set_params(preprocess__numeric__impute__strategy="mean")
-    pipeline.fit(df[spec.feature_names], _target_array(df, spec))
+    pipeline.fit(prepare_inputs(df, spec), _target_array(df, spec))
     _, signature = fit(df, spec)
     predictor = CompiledPredictor.from_pipeline(pipeline, signature)
     assert not predictor.fast and "branch" in predictor.fallback_reason
@@ -493,3 +509,46 @@ def test_bad_signature_is_refused() -> None:
         validate_instances([GOOD], [{"name": "age", "role": "date"}], max_instances=1)
     with pytest.raises(MLError):
         validate_instances([GOOD], [], max_instances=1)
+
+
+# --- artifacts written by the previous release -----------------------------------------------------------
+
+LEGACY = Path(__file__).resolve().parent.parent / "fixtures" / "legacy_catalog_logistic"
+
+
+def test_an_artifact_written_by_the_previous_release_loads_and_predicts_as_recorded() -> None:
+    """The committed artifact's pipeline names ``apps.ml.train._as_float_frame`` / ``_as_str_frame``."""
+    record = json.loads(LEGACY.with_suffix(".json").read_text())
+    data = LEGACY.with_suffix(".skops").read_bytes()
+    assert sha256_bytes(data) == record["sha256"]
+    pipeline = load_pipeline(data, expected_sha256=record["sha256"])
+    compiled_predictor = CompiledPredictor.from_pipeline(pipeline, record["signature"])
+    generic_predictor = CompiledPredictor(pipeline, record["signature"])
+    assert compiled_predictor.fast, compiled_predictor.fallback_reason
+    compiled_predictor.validate(record["rows"], max_instances=10)
+    for predictor in (compiled_predictor, generic_predictor):
+        predictions, probabilities = predictor.predict(record["rows"])
+        assert predictions == record["predictions"]
+        assert [[p[c] for c in record["classes"]] for p in probabilities] == record["probabilities"]
+
+
+def test_an_instance_with_more_keys_than_the_signature_is_refused_without_listing_them() -> None:
+    hostile = dict(GOOD, **{f"k{i:06d}": 0 for i in range(50_000)})
+    with pytest.raises(InputError) as info:
+        validate_instances([GOOD, hostile], SIGNATURE, max_instances=5)
+    assert info.value.total == 1 and len(info.value.errors) == 1
+    (error,) = info.value.errors
+    assert (error["instance"], error["field"]) == (1, None)
+    assert "50,004 keys" in error["message"] and "4 features" in error["message"]
+    assert "'k000000', 'k000001', 'k000002'" in error["message"]
+    few = dict(GOOD, **{f"k{i}": 0 for i in range(serving.MAX_EXTRA_KEYS)})
+    assert len(errors_of([few])) == serving.MAX_EXTRA_KEYS  # a few unknown keys are each named
+
+
+def test_problems_beyond_the_first_hundred_are_counted_not_collected() -> None:
+    bad = {"age": "x", "income": "y", "city": [], "member": {}}  # four problems per instance
+    with pytest.raises(InputError) as info:
+        validate_instances([bad] * 60, SIGNATURE, max_instances=100)
+    assert len(info.value.errors) == serving.MAX_COLLECTED_ERRORS == 100
+    assert info.value.total == 240 and "(and 239 more problems)" in info.value.message
+    assert info.value.errors[-1]["instance"] == 24  # the first 100, in order

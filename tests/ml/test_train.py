@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io as sio
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification, make_regression
 from sklearn.impute import SimpleImputer
@@ -24,11 +27,14 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from apps.ml.catalog import CATALOG
+from apps.ml import train
+from apps.ml.catalog import CATALOG, get_algorithm
 from apps.ml.errors import SpecError
+from apps.ml.persist import dump_pipeline
+from apps.ml.prepare import canonical_labels, catalog_columns, label_text, prepare_features, prepare_for
 from apps.ml.train import (
     TrainingCancelled,
     TrainingResult,
@@ -37,6 +43,7 @@ from apps.ml.train import (
     check_target,
     holdout_split,
     infer_task_type,
+    prepare_inputs,
     run_training,
     select_best,
 )
@@ -347,9 +354,9 @@ def test_unseen_categories_and_messy_input_at_predict_time(clf_df: pd.DataFrame)
     new["flag"] = ["yes", True, None, 0]
     new["f0"] = ["1.5", "oops", None, np.inf]
     new["extra"] = 1  # columns the model does not use are ignored
-    pred = result.pipeline.predict(new)
+    pred = result.pipeline.predict(prepare_for(result.pipeline, new))
     assert len(pred) == 4 and set(pred) <= {"alpha", "beta"}
-    assert result.pipeline.predict_proba(new[::-1]).shape == (4, 2)
+    assert result.pipeline.predict_proba(prepare_for(result.pipeline, new[::-1])).shape == (4, 2)
 
 
 def test_mixed_type_categorical_and_int_read_as_float() -> None:
@@ -359,7 +366,10 @@ def test_mixed_type_categorical_and_int_read_as_float() -> None:
     assert {s["name"]: s for s in result.signature}["color"]["categories"] == ["1", "2", "a"]
     ints = df[[f["name"] for f in FEATURES]].head(3).assign(color=pd.Series([1, 2, 1], dtype="int64"))
     floats = ints.assign(color=[1.0, 2.0, 1.0])
-    assert np.array_equal(result.pipeline.predict_proba(ints), result.pipeline.predict_proba(floats))
+    pipeline = result.pipeline
+    assert np.array_equal(
+        pipeline.predict_proba(prepare_for(pipeline, ints)), pipeline.predict_proba(prepare_for(pipeline, floats))
+    )
 
 
 def test_integer_target_labels_are_strings() -> None:
@@ -431,3 +441,117 @@ def test_select_best() -> None:
     assert select_best([fake, {"r2": 0.2}], "r2") == 1
     with pytest.raises(SpecError):
         select_best([{"r2": 1.0}], "bogus")
+
+
+# --- scikit-learn components only; the casts before the pipeline ----------------------------------------------
+
+
+def _previous_release_pipeline(spec: TrainingSpec) -> Pipeline:
+    """What build_pipeline made before pipelines were scikit-learn only: casts inside, by our functions."""
+    numeric = Pipeline([
+        ("to_float", FunctionTransformer(train._as_float_frame, feature_names_out="one-to-one")),
+        ("impute", SimpleImputer(strategy="median")),
+        ("scale", StandardScaler()),
+    ])  # fmt: skip
+    categorical = Pipeline([
+        ("to_str", FunctionTransformer(train._as_str_frame, feature_names_out="one-to-one")),
+        ("impute", SimpleImputer(strategy="most_frequent")),
+        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+    ])  # fmt: skip
+    branches = [("numeric", numeric, spec.names_with_role("numeric")),
+                ("categorical", categorical, spec.names_with_role("categorical", "boolean"))]
+    estimator = get_algorithm(spec.algorithm).make_estimator(spec.params, spec.random_state)
+    return Pipeline([("preprocess", ColumnTransformer(branches, sparse_threshold=0.0)), ("model", estimator)])
+
+
+def _messy_rows(df: pd.DataFrame) -> pd.DataFrame:
+    rows = df[[f["name"] for f in FEATURES]].head(8).astype(object)
+    rows.loc[rows.index[0], ["f0", "color", "flag"]] = [None, None, None]
+    rows.loc[rows.index[1], ["f1", "color", "flag"]] = ["2.5", "purple", "True"]
+    rows.loc[rows.index[2], ["f2", "flag"]] = [np.inf, 1]
+    rows.loc[rows.index[3], ["f3", "flag"]] = ["oops", False]
+    return rows
+
+
+@pytest.mark.parametrize("algorithm", list(CATALOG))
+def test_prepared_pipelines_predict_exactly_as_the_previous_release_did(algorithm: str) -> None:
+    task = CATALOG[algorithm].task_type
+    df = make_frame(task, n=200, n_classes=3, seed=5)
+    spec = spec_for(algorithm, task)
+    y = train._target_array(df, spec)
+    before = _previous_release_pipeline(spec).fit(df[spec.feature_names], y)
+    now = build_pipeline(spec).fit(prepare_inputs(df, spec), y)
+    for rows in (df[spec.feature_names], _messy_rows(df)):
+        assert np.array_equal(before.predict(rows), now.predict(prepare_for(now, rows)))
+        if task == "classification":
+            assert np.array_equal(before.predict_proba(rows), now.predict_proba(prepare_for(now, rows)))
+
+
+def test_new_pipelines_name_no_type_of_ours(clf_df: pd.DataFrame) -> None:
+    for algorithm in CATALOG:
+        task = CATALOG[algorithm].task_type
+        df = clf_df if task == "classification" else make_frame("regression")
+        spec = spec_for(algorithm, task)
+        pipeline = build_pipeline(spec).fit(prepare_inputs(df, spec), train._target_array(df, spec))
+        untrusted = sio.get_untrusted_types(data=dump_pipeline(pipeline))
+        assert not [t for t in untrusted if t.startswith("apps.")], (algorithm, untrusted)
+
+
+_NOTEBOOK = """
+import json, sys
+import numpy as np, pandas as pd, skops.io as sio
+spec = json.load(open(sys.argv[2]))
+data = open(sys.argv[1], "rb").read()
+pipeline = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+frame = pd.DataFrame(spec["rows"])
+for name in spec["numeric"]:
+    frame[name] = frame[name].astype(float)
+for name in spec["categorical"]:
+    frame[name] = frame[name].astype(object).where(frame[name].notna(), np.nan)
+print(json.dumps({"predictions": pipeline.predict(frame).tolist(),
+                  "probabilities": pipeline.predict_proba(frame).tolist()}))
+"""
+
+
+def test_an_artifact_loads_and_predicts_with_scikit_learn_and_skops_alone(clf_df, tmp_path) -> None:
+    """A notebook without our code: floats for numeric columns, canonical strings for the others."""
+    spec = spec_for("random_forest_classifier")
+    pipeline = build_pipeline(spec).fit(prepare_inputs(clf_df, spec), train._target_array(clf_df, spec))
+    prepared = prepare_for(pipeline, _messy_rows(clf_df))
+    numeric, categorical = catalog_columns(pipeline)
+    rows = prepared.astype(object).where(prepared.notna(), None).to_dict("records")
+    (tmp_path / "model.skops").write_bytes(dump_pipeline(pipeline))
+    (tmp_path / "rows.json").write_text(json.dumps({"rows": rows, "numeric": numeric, "categorical": categorical}))
+    done = subprocess.run(  # -I: no current directory on the path, so `apps` is not importable
+        [sys.executable, "-I", "-c", _NOTEBOOK, str(tmp_path / "model.skops"), str(tmp_path / "rows.json")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["predictions"] == pipeline.predict(prepared).tolist()
+    assert answer["probabilities"] == pipeline.predict_proba(prepared).tolist()
+
+
+def test_preparing_casts_numbers_to_floats_and_categories_to_canonical_text() -> None:
+    frame = pd.DataFrame({
+        "n": pd.Series([1, "2.5", "x", None, np.inf, -np.inf, True], dtype=object),
+        "c": pd.Series([3, 3.0, "3", None, True, 2.5, np.nan], dtype=object),
+        "other": list("abcdefg"),
+    })  # fmt: skip
+    out = prepare_features(frame, numeric=["n"], categorical=["c"])
+    assert out["n"].dtype == np.float64 and out["c"].dtype == object
+    np.testing.assert_array_equal(out["n"].to_numpy(), [1.0, 2.5, np.nan, np.nan, np.nan, np.nan, 1.0])
+    assert out["c"].tolist()[:6] == ["3", "3", "3", np.nan, "True", "2.5"] and out["c"].isna().tolist()[-1]
+    assert out["other"].tolist() == list("abcdefg") and list(out.columns) == ["n", "c", "other"]
+    assert [label_text(v) for v in (False, 4.0, -0.0, 1e20, "x")] == ["False", "4", "0", "100000000000000000000", "x"]
+    again = prepare_features(out, numeric=["n"], categorical=["c"])
+    pd.testing.assert_frame_equal(again, out)  # idempotent: safe before the previous release's pipelines
+    assert canonical_labels(pd.Series([1, 2, 1])).tolist() == ["1", "2", "1"]
+
+
+def test_frames_for_pipelines_that_are_not_ours_are_left_alone() -> None:
+    frame = pd.DataFrame({"a": ["1", "2"], "b": [1, 2]})
+    foreign = Pipeline([("scale", StandardScaler()), ("model", Ridge())])
+    assert prepare_for(foreign, frame) is frame
+    renamed = Pipeline([("preprocess", ColumnTransformer([("num", StandardScaler(), ["b"])])), ("m", Ridge())])
+    assert catalog_columns(renamed) is None and prepare_for(renamed, frame) is frame

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.models import AuditEvent, Job
-from apps.deployments.models import Environment
+from apps.deployments.models import Environment, PredictionSource
 from apps.deployments.services import environments_ensure, predict_and_log, target_of
 from apps.monitoring.models import Alert, DriftReport, MonitorPolicy, Retraining
 from apps.monitoring.services import (
@@ -213,17 +213,14 @@ def test_a_viewer_cannot_retrain(deployed, viewer, client_for):  # noqa: F811
     assert not Retraining.objects.exists()
 
 
-def test_try_it_predictions_are_left_out_of_drift_unless_the_policy_includes_them(deployed, monkeypatch):  # noqa: F811
-    # PredictionLog.source holds 10 characters until deployments' PredictionSource widens it for
-    # "interactive"; the rule under test is the source's, whatever its spelling
-    monkeypatch.setattr("apps.monitoring.services.INTERACTIVE_SOURCE", "tryit")
+def test_try_it_predictions_are_left_out_of_drift_unless_the_policy_includes_them(deployed):  # noqa: F811
     policy = MonitorPolicy.objects.get(model=deployed.model, environment=deployed.environment)
     policy.min_rows = 50
     policy.save()
     when = timezone.now() - timedelta(hours=2)
     frame = mixed_frame(300, seed=9, shift=3.0)
     predict_and_log(target=target_of(deployed), instances=frame[["x1", "x2", "color"]].to_dict("records"),
-                    now=when, source="tryit")
+                    now=when, source=PredictionSource.INTERACTIVE)
     window = send(deployed, hours_ago=2, rows=1000, seed=1, labels=False)
     start, end = when - timedelta(minutes=5), window[1]
     report = drift_check(policy=policy, window_start=start, window_end=end)
