@@ -210,17 +210,20 @@ def _read_batch_input(batch: BatchScore, names: list[str]) -> pd.DataFrame:
         if digest.hexdigest() != batch.input_sha256:
             raise JobFailed("The stored input file does not match its sha256; it will not be scored.")
         try:
-            frame = read_table(local, sniff_format(local, batch.input_name), filename=batch.input_name)
+            # the row cap is judged from a Parquet footer or while a CSV streams, before the table is held
+            frame = read_table(local, sniff_format(local, batch.input_name), filename=batch.input_name,
+                               max_rows=settings.BATCH_MAX_ROWS, max_cells=settings.DATASET_MAX_CELLS,
+                               max_columns=settings.DATASET_MAX_COLUMNS)
         except DataFileError as exc:
+            if exc.code == "too_many_rows":
+                raise JobFailed(f"{exc.message} Batch scoring takes at most {settings.BATCH_MAX_ROWS:,} rows (the "
+                                "BATCH_MAX_ROWS setting): split the file and score the parts.") from None
             raise JobFailed(exc.message) from None
     finally:
         os.unlink(local)
     missing = [n for n in names if n not in frame.columns]
     if missing:
         raise JobFailed(f"The file lacks the model's feature columns: {', '.join(missing)}.")
-    if len(frame) > settings.BATCH_MAX_ROWS:
-        raise JobFailed(f"The file has {len(frame):,} rows; batch scoring takes at most "
-                        f"{settings.BATCH_MAX_ROWS:,} (the BATCH_MAX_ROWS setting). Split it and score the parts.")
     return frame[names]
 
 
