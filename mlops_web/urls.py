@@ -15,6 +15,7 @@ handler500 = "mlops_web.errors.server_error"
 
 urlpatterns = [
     path("", maturity_views.overview, name="home"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     *auth_urlpatterns,

@@ -45,6 +45,7 @@ def fixed(path: str) -> Callable[[dict], str]:
 ROWS: list[Row] = [
     Row("home", fixed("/"), PAGE),
     Row("healthz", fixed("/healthz"), statuses(200)),
+    Row("favicon", fixed("/favicon.ico"), statuses(301), note="to the static icon, for every caller"),
     Row("readyz", fixed("/readyz"), statuses(200)),
     Row("login", fixed("/accounts/login/"), statuses(302, anon=200)),
     Row("logout", fixed("/accounts/logout/"), statuses(302), method="POST"),

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from kombu import Connection
@@ -119,3 +121,10 @@ def readyz(request):
 
 def csrf_failure(request, reason=""):
     return HttpResponse(f"CSRF check failed: {reason}", status=403)
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    """Browsers ask for /favicon.ico on every page (the admin's and the API docs' too)."""
+    return redirect(static("img/favicon.ico"), permanent=True)

@@ -72,3 +72,11 @@ def test_the_openapi_document_lists_every_endpoint_including_predict(db, viewer,
     paths = response.json()["paths"]
     assert "/api/v1/predict/{model}/{environment}/" in paths
     assert "/api/v1/datasets/{id}/versions/" in paths and "/api/v1/maturity/" in paths
+
+
+def test_the_favicon_is_served_to_everyone_from_the_static_files(db, live_server):
+    """Every page (the admin's and the API docs' too) asks for /favicon.ico: it must not be a 404."""
+    assert Client().get("/favicon.ico").status_code == 301
+    with urllib.request.urlopen(f"{live_server.url}/favicon.ico", timeout=10) as response:  # follows the redirect
+        assert response.status == 200
+        assert response.read()[:4] == b"\x00\x00\x01\x00"  # an ICO container
