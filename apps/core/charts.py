@@ -18,7 +18,8 @@ def figure(data: list[dict], *, title: str = "", x_title: str = "", y_title: str
         "xaxis": {"title": {"text": x_title}, "automargin": True},
         "yaxis": {"title": {"text": y_title}, "automargin": True},
         "showlegend": len(data) > 1,
-        "legend": {"orientation": "h", "y": -0.2},
+        # at the foot of the chart, under the x axis and its title whatever the chart's height
+        "legend": {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0},
     }
     base.update(layout)
     spec = {"data": data, "layout": base}
