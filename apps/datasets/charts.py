@@ -13,7 +13,8 @@ def column_figure(name: str, column: dict) -> dict | None:
         hist = column.get("histogram") or {}
         if not hist.get("counts"):
             return None
-        return charts.histogram_from_bins(hist["edges"], hist["counts"], title=f"{name} (numeric)")
+        return charts.histogram_from_bins(hist["edges"], hist["counts"], title=f"{name} (numeric)", x_title=name,
+                                          caption="How the column's values spread over its range.")
     top = column.get("top") or []
     if not top:
         return None
@@ -22,7 +23,8 @@ def column_figure(name: str, column: dict) -> dict | None:
     if column.get("other_count"):
         labels.append("(other)")
         values.append(column["other_count"])
-    return charts.bars(labels, values, title=f"{name} ({role})", y_title="rows", color=charts.PALETTE[1])
+    return charts.bars(labels, values, title=f"{name} ({role})", x_title="value", y_title="rows",
+                       color=charts.PALETTE[1], caption="The most frequent values of the column.")
 
 
 def missing_figure(profile: dict) -> dict | None:
@@ -31,8 +33,9 @@ def missing_figure(profile: dict) -> dict | None:
         return None
     names = list(columns)
     shares = [round(100 * (columns[n].get("missing_share") or 0), 3) for n in names]
-    fig = charts.bars(names, shares, title="Missing values per column (%)", y_title="% missing",
-                      color=charts.PALETTE[3])
+    fig = charts.bars(names, shares, title="Missing values per column (%)", x_title="column", y_title="% missing",
+                      color=charts.PALETTE[3],
+                      caption="Tall bars are columns often left empty; training fills them in, predictions must too.")
     fig["layout"]["yaxis"]["range"] = [0, max(5, max(shares) * 1.1)]
     return fig
 
@@ -49,5 +52,6 @@ def overlay_figure(name: str, drift: dict) -> dict | None:
     else:
         labels = [str(c) for c in ref_hist.get("categories", [])]
         a, b = ref_hist.get("shares", []), cur_hist.get("shares", [])
-    fig = charts.grouped_bars(labels, {"version A": a, "version B": b}, title=name, y_title="share of rows")
+    fig = charts.grouped_bars(labels, {"version A": a, "version B": b}, title=name, x_title="value", y_title="share of rows",
+                              caption="Where the two versions' bars differ, the data changed between them.")
     return fig

@@ -135,6 +135,20 @@ def forget(version_id: int | None = None) -> None:
             del _failures[key]
 
 
+def peek(version) -> LoadedModel | ArtifactRefused | None:
+    """What this process holds for a version, without loading it: the predictor, the refusal, or None.
+
+    Pages call this: loading a model (seconds to tens of seconds for a large one) belongs to the
+    warmer and to the first prediction, never to rendering a page.
+    """
+    key = (version.pk, version.artifact_sha256)
+    model = _loaded.get(key)
+    if model is not None:
+        return model
+    failed = _failures.get(key)
+    return failed[1] if failed else None
+
+
 def loaded_versions() -> list[int]:
     return sorted(k[0] for k in _loaded)
 

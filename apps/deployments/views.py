@@ -66,28 +66,31 @@ def deployment_detail(request, pk: int):
     if series["hours"]:
         per = series["bucket"]
         figures["requests"] = charts.lines(series["hours"], {"requests": series["requests"]},
-                                           title=f"Requests per {per}", y_title="requests")
+                                           title=f"Requests per {per}", x_title=f"{per} (UTC)", y_title="requests",
+                                           caption="Traffic the deployment answered; a sudden drop often means a client broke.")
         figures["latency"] = charts.lines(series["hours"], {"p50": series["p50"], "p95": series["p95"]},
-                                          title=f"Latency per {per} (ms, server side)", y_title="ms")
+                                          title=f"Latency per {per} (ms, server side)", x_title=f"{per} (UTC)",
+                                          y_title="latency (ms)",
+                                          caption="p95 is the time within which 95% of requests were answered; watch it, not the median.")
         if series["classes"]:
             fig = charts.lines(series["hours"], series["class_share"], title=f"Prediction mix per {per}",
-                               y_title="share", mode="lines")
+                               x_title=f"{per} (UTC)", y_title="share of predictions", mode="lines",
+                               caption="The share of each answered class; a band that swells is worth a drift check.")
             for trace in fig["data"]:
                 trace["stackgroup"] = "one"
             figures["predictions"] = fig
         elif series["numeric_predictions"]:
             figures["predictions"] = charts.lines(series["hours"], {"mean prediction": series["mean_prediction"]},
-                                                  title=f"Mean prediction per {per}", y_title="prediction")
+                                                  title=f"Mean prediction per {per}", x_title=f"{per} (UTC)",
+                                                  y_title="mean prediction (target's unit)",
+                                                  caption="A level that moves means the model's answers have shifted.")
     recent = PredictionLog.objects.filter(deployment_id=deployment.pk).order_by("-id")[:25]
     history = Deployment.objects.filter(model=deployment.model, environment=deployment.environment).select_related(
         "model_version", "deployed_by")[:20]
     environment = deployment.environment
-    loaded = None
-    if deployment.is_active:
-        try:
-            loaded = runtime.get_loaded(deployment.model_version)
-        except runtime.ArtifactRefused as exc:
-            messages.error(request, f"This deployment cannot serve: {exc.message}")
+    held = runtime.peek(deployment.model_version) if deployment.is_active else None
+    if isinstance(held, runtime.ArtifactRefused):
+        messages.error(request, f"This deployment cannot serve: {held.message}")
     return render(request, "deployments/detail.html", {
         "deployment": deployment, "figures": figures, "series": series, "recent": recent, "history": history,
         "stats": traffic_24h([deployment.pk])[deployment.pk],
@@ -95,7 +98,8 @@ def deployment_detail(request, pk: int):
         "can_batch": environment.allows_batch_scoring_by(request.user),
         "can_predict": roles.can(request.user, "predict"),
         "signature": runtime.serving_signature(deployment.model_version),
-        "loaded": loaded,
+        "loaded": held if isinstance(held, runtime.LoadedModel) else None,
+        "warming": deployment.is_active and held is None,
         "batches": deployment.batches.select_related("job", "created_by")[:10],
     })
 

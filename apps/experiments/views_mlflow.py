@@ -57,7 +57,8 @@ def mlflow_experiment_detail(request, experiment: Experiment):
         points = [p for p in points if p[1] is not None]
         if points:
             figure = core_charts.bars([p[0] for p in points], [p[1] for p in points], title=f"{metric} by run",
-                                      y_title=metric)
+                                      x_title="run", y_title=f"{metric} (as logged)",
+                                      caption="The latest value each run logged; click through a run for its history.")
     return render(request, "experiments/mlflow_detail.html", {
         "experiment": experiment, "page": page, "runs": rows, "metric_names": metric_names, "filters": filters,
         "error": error, "statuses": STATUSES, "figure": figure,
@@ -72,7 +73,9 @@ def _metric_charts(run: Run) -> list[tuple[str, dict]]:
                       .values_list("step", "value")[:MAX_POINTS_PER_CHART])
         steps = [p[0] for p in points]
         values = [p[1] if p[1] == p[1] and abs(p[1]) != float("inf") else None for p in points]
-        figure = core_charts.lines(steps, {key: values}, title=f"{key} by step", x_title="step", y_title=key)
+        figure = core_charts.lines(steps, {key: values}, title=f"{key} by step", x_title="step",
+                                   y_title=f"{key} (as logged)",
+                                   caption="The metric as the run logged it, step by step.")
         figures.append((f"metric-chart-{index}", figure))
     return figures
 
@@ -121,7 +124,8 @@ def mlflow_compare(request, experiment: Experiment, ids: list[int]):
     param_names = sorted({k for r in runs for k in (r.params or {})})
     figure = core_charts.grouped_bars(
         metric_names, {r.display_name: [(r.metrics or {}).get(m) for m in metric_names] for r in runs},
-        title="Latest metric values side by side") if runs and metric_names and not error else None
+        title="Latest metric values side by side", x_title="metric", y_title="value (as logged)",
+        caption="The runs' latest values, metric by metric: compare bars of one group.") if runs and metric_names and not error else None
     return render(request, "experiments/mlflow_compare.html", {
         "experiment": experiment, "runs": runs if not error else [], "error": error, "metric_names": metric_names,
         "param_names": param_names, "figure": figure,

@@ -53,6 +53,8 @@ def model_detail(request, pk: int):
     figure = core_charts.lines(
         [p[0] for p in points], {METRICS.get(metric, {}).get("label", metric): [p[1] for p in points]},
         title=f"{METRICS.get(metric, {}).get('label', metric)} across versions (holdout)", x_title="version",
+        y_title=METRICS.get(metric, {}).get("label", metric),
+        caption="Each version's score on its own holdout; a new version should not fall below the one in production.",
     ) if points else None
     at_raw = request.GET.get("at", "")
     at_result = None
@@ -143,7 +145,10 @@ def _promotion_context(request, promotion):
             [METRICS[m]["label"] for m in metric_names],
             {f"challenger {challenger.get('label')}": [same["challenger"]["metrics"].get(m) for m in metric_names],
              f"champion {champion.get('label')}": [same["champion"]["metrics"].get(m) for m in metric_names]},
-            title=f"Champion against challenger on the same {same['rows']} holdout rows",
+            title=f"Champion against challenger on the same {same['rows']} holdout rows", x_title="metric",
+            y_title="score on those rows",
+            caption="Both versions scored on identical rows, so the bars compare like with like; the gates "
+                    "judge the primary metric.",
         )
     user = request.user
     can_decide = roles.can(user, "decide_promotion")

@@ -16,6 +16,8 @@
     if (!source) return;
     var figure = JSON.parse(source.textContent);
     var layout = Object.assign({}, BASE_LAYOUT, figure.layout || {});
+    // a figure sets the margins it needs (room for stacked labels); the others keep the defaults
+    layout.margin = Object.assign({}, BASE_LAYOUT.margin, (figure.layout || {}).margin || {});
     window.Plotly.react(el, figure.data || [], layout, Object.assign({}, CONFIG, figure.config || {}));
     el.setAttribute("data-drawn", "1");
     if (figure.clickUrl) {

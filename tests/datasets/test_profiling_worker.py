@@ -69,4 +69,5 @@ def test_a_file_the_worker_cannot_read_ends_refused_with_its_reason_and_no_file(
     assert job.status == "failed" and "line 52 has 2 fields" in job.error
     body = client_for(engineer).get(f"/api/v1/dataset-versions/{response.json()['id']}/").json()
     assert body["status"] == "rejected" and "line 52" in body["error"]
-    assert not os.path.exists(stored)
+    # the worker deletes the bytes once the rejection has committed (on_commit), a moment after the status
+    wait_until(lambda: not os.path.exists(stored), timeout=10, message="the rejected file to be deleted")

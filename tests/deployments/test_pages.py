@@ -79,3 +79,16 @@ def test_retiring_a_deployment_records_who_and_when(analyst, prod_version, envir
     deployment.refresh_from_db()
     assert deployment.status == DeploymentStatus.RETIRED and not deployment.is_active
     assert deployment.retired_by == analyst and deployment.retired_at is not None
+
+
+def test_the_deployment_page_never_loads_the_model_it_shows(client_for, viewer, analyst, prod_version, environments):
+    from apps.deployments import runtime
+
+    deployment = deployment_create(user=analyst, version=prod_version, environment=environments["production"])
+    page = client_for(viewer).get(deployment.get_absolute_url())
+    assert page.status_code == 200 and b'data-testid="warming"' in page.content
+    assert runtime.loaded_versions() == []  # the page read what the process holds, and loaded nothing
+
+    runtime.get_loaded(prod_version)  # what the warmer or the first prediction does
+    page = client_for(viewer).get(deployment.get_absolute_url())
+    assert b'data-testid="warming"' not in page.content and b"verified" in page.content

@@ -45,4 +45,6 @@ def test_a_viewer_sees_the_mlflow_run_with_its_chart_and_files_and_the_deployabl
     page.wait_for_selector("[data-testid=external-version]")
     assert "deployable" in page.inner_text("[data-testid=deployability]")
     assert "not deployable" not in page.inner_text("[data-testid=deployability]")
-    assert page.inner_text("[data-testid=external-sha]") == version.artifact_sha256
+    sha = page.locator("[data-testid=external-sha]")
+    assert sha.locator("code").get_attribute("title") == version.artifact_sha256  # whole value on hover
+    assert sha.locator("button.copy").get_attribute("data-copy") == version.artifact_sha256

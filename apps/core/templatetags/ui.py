@@ -72,11 +72,35 @@ def get_item(mapping, key):
 
 @register.simple_tag
 def chart(element_id, figure, height=320):
-    """A plotly chart: the figure as a JSON script block and the element that draws it."""
+    """A plotly chart: the figure as a JSON script block, the element that draws it, and its caption.
+
+    A figure's ``caption`` (see apps.core.charts.figure) is the sentence under the chart that says
+    what to look for; it is page text, not part of the plot, so it wraps and reads at any width.
+    """
     if not figure:
         return mark_safe('<p class="muted">No data to chart yet.</p>')
+    caption = figure.get("caption", "")
     return format_html(
         '<script type="application/json" id="{}-data">{}</script>'
-        '<div class="chart" id="{}" data-chart="{}-data" style="min-height:{}px"></div>',
+        '<div class="chart" id="{}" data-chart="{}-data" style="min-height:{}px"></div>{}',
         element_id, as_json(figure), element_id, element_id, height,
+        format_html('<p class="chart-caption">{}</p>', caption) if caption else "",
+    )
+
+
+HASH_SHOWN = 12
+
+
+@register.simple_tag(name="hash")
+def short_hash(value, shown=HASH_SHOWN):
+    """A long digest or commit, cut to its first characters: the whole value on hover and a copy button."""
+    if not value:
+        return "–"
+    value = str(value)
+    if len(value) <= int(shown) + 1:
+        return format_html("<code>{}</code>", value)
+    return format_html(
+        '<span class="hash"><code title="{}">{}…</code>'
+        '<button type="button" class="copy" data-copy="{}" title="Copy the whole value" aria-label="Copy {}">copy</button></span>',
+        value, value[: int(shown)], value, value,
     )
