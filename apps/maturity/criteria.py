@@ -88,7 +88,8 @@ def _model_url(f: ModelFacts) -> str:
 
 
 def _settings_url(f: ModelFacts) -> str:
-    return reverse("monitoring:settings", args=[f.policy.id]) if f.policy else reverse("deployments:list")
+    # the monitoring page, which everyone may read; its Settings button is there for those who may change them
+    return reverse("monitoring:detail", args=[f.policy.id]) if f.policy else reverse("deployments:list")
 
 
 def _within(moment: datetime | None, f: ModelFacts, days: int) -> bool:

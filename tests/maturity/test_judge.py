@@ -131,7 +131,7 @@ def test_continuous_training():
     c = result(mature(), "continuous_training")
     assert c["met"] and "retraining #101 produced a version on 2026-11-29" in labels(c)
     c = result(mature(policy=replace(POLICY, retrain_policy="off", retrain_policy_label="Off")), "continuous_training")
-    assert not c["met"] and "Turn retraining on" in c["hint"] and c["hint_url"].endswith("/settings/")
+    assert not c["met"] and "Turn retraining on" in c["hint"] and c["hint_url"] == "/monitoring/81/"
     stale = replace(RETRAINED, finished_at=NOW - 31 * DAY)
     c = result(mature(last_success=stale), "continuous_training")
     assert not c["met"] and "in the last 30 days" in c["hint"]
