@@ -3,6 +3,7 @@ from django.contrib import admin
 from apps.core.admin import EvidenceAdmin
 
 from .models import Alert, DriftReport, MonitorPolicy, Retraining
+from .services import policy_update
 
 
 @admin.register(MonitorPolicy)
@@ -11,6 +12,17 @@ class MonitorPolicyAdmin(admin.ModelAdmin):
                     "last_run_at")
     list_filter = ("enabled", "retrain_policy", "environment")
     list_select_related = ("model", "environment")
+    readonly_fields = ("changed_by", "last_run_at")
+
+    def save_model(self, request, obj, form, change):
+        # an admin's change is the same change as on the settings page: through the service, which
+        # records who made it (shown on the monitoring page) and audits the values before and after
+        if not change:
+            obj.changed_by = request.user
+            return super().save_model(request, obj, form, change)
+        values = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+        if values:
+            policy_update(user=request.user, policy=obj, values=values)
 
 
 @admin.register(DriftReport)

@@ -77,6 +77,7 @@ class MonitorPolicy(models.Model):
 
     class Meta:
         ordering = ["model__name", "environment__order"]
+        verbose_name_plural = "monitor policies"
         constraints = [models.UniqueConstraint(fields=["model", "environment"], name="one_policy_per_model_env")]
 
     def __str__(self) -> str:
