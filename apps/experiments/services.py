@@ -149,6 +149,52 @@ def experiment_create(
     return experiment
 
 
+def _trainable_version(experiment: Experiment, chosen: DatasetVersion | None) -> DatasetVersion:
+    """The dataset version a run of ``experiment`` trains on, or a ValidationError naming the field."""
+    version = chosen or _latest_version(experiment.dataset)
+    if version is None:
+        raise ValidationError({"dataset_version": "The experiment's dataset has no version yet."})
+    if version.dataset_id != experiment.dataset_id:
+        raise ValidationError({"dataset_version": f"{version} is not a version of {experiment.dataset.name}."})
+    if version.status != "ready":
+        raise ValidationError({"dataset_version": f"{version} is still being profiled ({version.status}); wait for it."})
+    if not version.usable_for_training:
+        raise ValidationError(
+            {"dataset_version": f"{version} failed validation; an ML engineer must override it with a reason first."}
+        )
+    problem = _target_problem(version, experiment.target, experiment.task_type)
+    if problem:
+        raise ValidationError({"target": problem})
+    return version
+
+
+def _training_spec(experiment: Experiment, version: DatasetVersion, *, algorithm: str, params: dict,
+                   grid: dict | None, random_state: int) -> tuple[TrainingSpec, list[dict]]:
+    """The run's spec and its grid's candidates, checked against the catalog and the settings' limits."""
+    entry = get_algorithm(algorithm)
+    if entry.task_type != experiment.task_type:
+        raise SpecError(
+            f"{entry.name} is a {entry.task_type} algorithm but {experiment.name!r} is {experiment.task_type}.",
+            field="algorithm",
+        )
+    limits = settings.TRAINING_PARAM_LIMITS
+    cleaned = clean_params(algorithm, params, limits=limits)
+    candidates = (expand_grid(grid, algorithm, limits=limits, max_candidates=settings.TRAINING_MAX_GRID_CANDIDATES)
+                  if grid else [])
+    spec = TrainingSpec(
+        task_type=experiment.task_type,
+        target=experiment.target,
+        features=features_for(experiment, version),
+        algorithm=algorithm,
+        params=cleaned,
+        cv_folds=experiment.cv_folds,
+        holdout_fraction=experiment.holdout_fraction,
+        split_seed=experiment.split_seed,
+        random_state=random_state,
+    )
+    return spec, candidates
+
+
 def run_launch(
     *,
     user,
@@ -167,41 +213,10 @@ def run_launch(
     ValidationError/SpecError naming the field, raised before any row is written.
     """
     roles.require(user, "launch_training")
-    version = dataset_version or _latest_version(experiment.dataset)
-    if version is None:
-        raise ValidationError({"dataset_version": "The experiment's dataset has no version yet."})
-    if version.dataset_id != experiment.dataset_id:
-        raise ValidationError({"dataset_version": f"{version} is not a version of {experiment.dataset.name}."})
-    if version.status != "ready":
-        raise ValidationError({"dataset_version": f"{version} is still being profiled ({version.status}); wait for it."})
-    if not version.usable_for_training:
-        raise ValidationError(
-            {"dataset_version": f"{version} failed validation; an ML engineer must override it with a reason first."}
-        )
-    problem = _target_problem(version, experiment.target, experiment.task_type)
-    if problem:
-        raise ValidationError({"target": problem})
-    entry = get_algorithm(algorithm)
-    if entry.task_type != experiment.task_type:
-        raise SpecError(
-            f"{entry.name} is a {entry.task_type} algorithm but {experiment.name!r} is {experiment.task_type}.",
-            field="algorithm",
-        )
-    limits = settings.TRAINING_PARAM_LIMITS
-    cleaned = clean_params(algorithm, params or {}, limits=limits)
-    candidates = (expand_grid(grid, algorithm, limits=limits, max_candidates=settings.TRAINING_MAX_GRID_CANDIDATES)
-                  if grid else [])
-    spec = TrainingSpec(
-        task_type=experiment.task_type,
-        target=experiment.target,
-        features=features_for(experiment, version),
-        algorithm=algorithm,
-        params=cleaned,
-        cv_folds=experiment.cv_folds,
-        holdout_fraction=experiment.holdout_fraction,
-        split_seed=experiment.split_seed,
-        random_state=random_state,
-    )
+    version = _trainable_version(experiment, dataset_version)
+    spec, candidates = _training_spec(experiment, version, algorithm=algorithm, params=params or {}, grid=grid,
+                                      random_state=random_state)
+    cleaned = spec.params
     with transaction.atomic():
         Experiment.objects.select_for_update().filter(pk=experiment.pk).first()
         number = (experiment.runs.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -271,21 +286,7 @@ def run_train(*, run: Run, ctx: JobContext) -> dict:
     frame = load_version_frame(run.dataset_version)
     base = TrainingSpec.from_dict(run.spec)
     candidates = run.param_grid.get("candidates") or [base.params]
-    results = []
-    try:
-        for index, params in enumerate(candidates):
-            spec = TrainingSpec.from_dict({**base.to_dict(), "params": params})
-            low, high = 5 + 90 * index / len(candidates), 5 + 90 * (index + 1) / len(candidates)
-            prefix = f"Trial {index + 1}/{len(candidates)}: " if len(candidates) > 1 else ""
-            result = run_training(
-                frame,
-                spec,
-                progress=lambda p, m, lo=low, hi=high, pre=prefix: note(lo + (hi - lo) * p / 100, pre + m),
-                should_cancel=ctx.should_cancel,
-            )
-            results.append((params, result))
-    except TrainingCancelled:
-        raise JobCancelled() from None
+    results = _train_candidates(frame, base, candidates, note=note, should_cancel=ctx.should_cancel)
     best_index = select_best([r for _, r in results], run.experiment.primary_metric) if len(results) > 1 else 0
     params, best = results[best_index]
     note(96, "Saving the model artifact")
@@ -297,16 +298,7 @@ def run_train(*, run: Run, ctx: JobContext) -> dict:
             # numbers for the trials are taken under the same lock run_launch uses
             Experiment.objects.select_for_update().filter(pk=run.experiment_id).first()
             if len(results) > 1:
-                for trial_params, result in results:
-                    Run.objects.create(
-                        experiment=run.experiment, number=_next_run_number(run), parent=run,
-                        dataset_version=run.dataset_version, dataset_sha256=run.dataset_sha256,
-                        algorithm=run.algorithm, params=trial_params, spec={**run.spec, "params": trial_params},
-                        random_state=run.random_state, source=run.source, metrics=result.metrics,
-                        cv_scores=result.cv_scores, cv_mean=result.cv_mean, trial_status="succeeded",
-                        app_version=run.app_version, created_by=run.created_by, finished_at=timezone.now(),
-                        n_train=result.n_train, n_holdout=result.n_holdout,
-                    )
+                _record_trials(run, results)
             Run.objects.filter(pk=run.pk).update(
                 params=params,
                 spec={**run.spec, "params": params},
@@ -336,6 +328,40 @@ def run_train(*, run: Run, ctx: JobContext) -> dict:
     value = best.metrics.get(primary)
     shown = f"{value:.4f}" if isinstance(value, float) else value
     return {"message": f"Trained {run.algorithm}: {primary} {shown}", "metrics": best.metrics}
+
+
+def _train_candidates(frame, base: TrainingSpec, candidates: list[dict], *, note, should_cancel) -> list[tuple]:
+    """Train each candidate's params (a grid's trials, or the one spec), sharing the progress bar."""
+    results = []
+    try:
+        for index, params in enumerate(candidates):
+            spec = TrainingSpec.from_dict({**base.to_dict(), "params": params})
+            low, high = 5 + 90 * index / len(candidates), 5 + 90 * (index + 1) / len(candidates)
+            prefix = f"Trial {index + 1}/{len(candidates)}: " if len(candidates) > 1 else ""
+            result = run_training(
+                frame,
+                spec,
+                progress=lambda p, m, lo=low, hi=high, pre=prefix: note(lo + (hi - lo) * p / 100, pre + m),
+                should_cancel=should_cancel,
+            )
+            results.append((params, result))
+    except TrainingCancelled:
+        raise JobCancelled() from None
+    return results
+
+
+def _record_trials(run: Run, results: list[tuple]) -> None:
+    """One child run per grid candidate, with its scores (the parent holds the chosen one's artifact)."""
+    for trial_params, result in results:
+        Run.objects.create(
+            experiment=run.experiment, number=_next_run_number(run), parent=run,
+            dataset_version=run.dataset_version, dataset_sha256=run.dataset_sha256,
+            algorithm=run.algorithm, params=trial_params, spec={**run.spec, "params": trial_params},
+            random_state=run.random_state, source=run.source, metrics=result.metrics,
+            cv_scores=result.cv_scores, cv_mean=result.cv_mean, trial_status="succeeded",
+            app_version=run.app_version, created_by=run.created_by, finished_at=timezone.now(),
+            n_train=result.n_train, n_holdout=result.n_holdout,
+        )
 
 
 def _next_run_number(run: Run) -> int:

@@ -13,6 +13,8 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken, hash_key
 from apps.core import roles
 
+from .errors import MlflowError
+
 HOW = ("Set MLFLOW_TRACKING_TOKEN to an API token made at /accounts/tokens/ (or MLFLOW_TRACKING_USERNAME and "
        "MLFLOW_TRACKING_PASSWORD).")
 # What each access level needs; admins (superusers) hold every capability.
@@ -24,9 +26,7 @@ REFUSED = {
 }
 
 
-def _error(code: str, message: str):
-    from .protocol import MlflowError
-
+def _error(code: str, message: str) -> MlflowError:
     return MlflowError(code, message)
 
 

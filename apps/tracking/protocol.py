@@ -27,30 +27,12 @@ from apps.experiments.mlflow_runs import AlreadyExists
 from apps.ml.errors import MLError
 
 from .auth import authenticate, require_access
+from .errors import STATUS, MlflowError
 
 logger = logging.getLogger("mlops.tracking")
 
-STATUS = {
-    "INVALID_PARAMETER_VALUE": 400,
-    "BAD_REQUEST": 400,
-    "RESOURCE_ALREADY_EXISTS": 400,
-    "RESOURCE_DOES_NOT_EXIST": 404,
-    "ENDPOINT_NOT_FOUND": 404,
-    "UNAUTHENTICATED": 401,
-    "PERMISSION_DENIED": 403,
-    "RESOURCE_CONFLICT": 409,
-    "NOT_IMPLEMENTED": 501,
-    "INTERNAL_ERROR": 500,
-}
 MAX_DEPTH = 5
 MAX_LIST = 10_000
-
-
-class MlflowError(Exception):
-    def __init__(self, code: str, message: str, status: int | None = None):
-        super().__init__(message)
-        self.code, self.message = code, message
-        self.status = status or STATUS.get(code, 400)
 
 
 def json_response(body: dict, status: int = 200) -> HttpResponse:

@@ -13,7 +13,8 @@ from apps.experiments.models import ArtifactFile
 from apps.registry import catalog_export
 from apps.registry.external import trusted_type_names
 
-from .protocol import MlflowError, handler_for
+from .errors import MlflowError
+from .protocol import handler_for
 from .views_runs import run_by_id
 
 DRAIN_CHUNK = 1024 * 1024

@@ -7,7 +7,8 @@ from apps.experiments import search
 from apps.experiments.models import Lifecycle, LoggedModel, Run
 from apps.experiments.search import paginate
 
-from .protocol import MlflowError, handler_for, invalid
+from .errors import MlflowError
+from .protocol import handler_for, invalid
 from .serialize import logged_model_json
 from .views_runs import TAG, experiment_by_id, page_size
 

@@ -11,7 +11,8 @@ from apps.experiments.search import paginate
 from apps.registry import external as svc
 from apps.registry.models import ModelVersion, RegisteredModel
 
-from .protocol import MlflowError, handler_for, invalid
+from .errors import MlflowError
+from .protocol import handler_for, invalid
 from .serialize import download_uri, model_version_json, registered_model_json
 from .views_runs import TAG, page_size
 

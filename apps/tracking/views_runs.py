@@ -9,7 +9,8 @@ from apps.experiments import search
 from apps.experiments.models import Experiment, Lifecycle, MetricPoint, Run, metric_value_json
 from apps.experiments.search import paginate
 
-from .protocol import MlflowError, handler_for, invalid
+from .errors import MlflowError
+from .protocol import handler_for, invalid
 from .serialize import experiment_json, run_json
 
 TAG = {"key": "string", "value": "string"}
