@@ -95,12 +95,12 @@ def colspec(frame, names: list[str]) -> str:
 
 
 def log_version(api: Protocol, *, name: str, pipeline, frame, features: list[str], inputs: list[dict] = (),
-                commit: str = "", fmt: str = "skops") -> dict:
+                commit: str = "", fmt: str = "skops", experiment_name: str = "") -> dict:
     """What mlflow.sklearn.log_model and register_model send, through the protocol: a run (with its logged
     inputs and commit tag), a logged model with its MLmodel and skops file, and version 1 of ``name``."""
     import skops.io as sio
 
-    experiment_id = api.experiment(f"{name}-exp")
+    experiment_id = api.experiment(experiment_name or f"{name}-exp")
     run_id = api.run(experiment_id)["run_id"]
     if commit:
         api.post("runs/set-tag", {"run_id": run_id, "key": "mlflow.source.git.commit", "value": commit})

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 
 from apps.core.roles import ANALYST
 from apps.datasets.models import Dataset
-from apps.deployments.models import PredictionLog
+from apps.deployments.models import Deployment, PredictionLog
 from apps.deployments.services import environments_ensure
 from apps.monitoring.models import MonitorPolicy
 from apps.monitoring.services import drift_check
@@ -147,9 +147,22 @@ def test_an_external_version_is_promoted_deployed_served_and_watched(
                                      {"comment": "go", "override_reason": "accepted in tests"},
                                      content_type="application/json").status_code == 200
 
-    # the notebook loads exactly what is in production
+    live = client_for(analyst).post("/api/v1/deployments/", {"model_version": version.pk, "environment": "production"},
+                                    content_type="application/json")
+    assert live.status_code == 201, live.content
+    served = api.post("/api/v1/predict/ext-churn-model/production/", {"instances": rows},
+                      content_type="application/json", HTTP_AUTHORIZATION=f"Token {token_for(engineer, 'live')}")
+    assert served.status_code == 200, served.content
+
+    # the notebook loads exactly the version the production predict API serves
+    from mlflow import MlflowClient
+
+    holder = MlflowClient().get_model_version_by_alias("ext-churn-model", "production")
+    assert int(holder.version) == Deployment.objects.get(pk=live.json()["id"]).model_version.version
     loaded = mlflow_client.pyfunc.load_model("models:/ext-churn-model@production")
-    assert list(loaded.predict(typed(rows))) == answered["predictions"]
+    assert list(loaded.predict(typed(rows))) == served.json()["predictions"] == answered["predictions"]
+    assert loaded.get_raw_model().predict_proba(typed(rows)).tolist() == [
+        [p[c] for c in classes] for p in served.json()["probabilities"]]
 
 
 def test_setting_production_from_the_client_is_refused_and_changes_nothing(logged, mlflow_client):
