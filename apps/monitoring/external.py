@@ -51,6 +51,15 @@ def drift_reference_of(policy: MonitorPolicy, version: ModelVersion) -> DriftRef
                           "in the monitor policy.")
 
 
+def expected_metrics(version: ModelVersion) -> dict:
+    """What live performance is compared with: a catalog version's holdout metrics; for a version trained
+    elsewhere, what we measured on its evaluation data at promotion (never the metrics the client logged)."""
+    if not version.is_external:
+        return version.metrics
+    evaluation = latest_evaluation_of(version)
+    return (((evaluation.evidence or {}).get("challenger") or {}).get("metrics") or {}) if evaluation else {}
+
+
 def retrain_elsewhere_text(version: ModelVersion) -> str:
     return (f"{version} was trained outside this system (logged with the MLflow client), so it cannot be retrained "
             "here: retrain it with your own code, log the new version with the MLflow client and request its "

@@ -29,7 +29,7 @@ from apps.registry.models import OwnerReason
 from apps.registry.services import model_version_register, promotion_request
 
 from . import webhooks
-from .external import OWNER_EVENT, drift_reference_of, notify_owner, retrain_elsewhere_text
+from .external import OWNER_EVENT, drift_reference_of, expected_metrics, notify_owner, retrain_elsewhere_text
 from .models import (
     UNFINISHED_RETRAINING,
     Alert,
@@ -171,7 +171,7 @@ def drift_check(*, policy: MonitorPolicy, window_start: datetime | None = None, 
     prediction = monitor.prediction_drift(reference.get(chosen.target), predictions, min_rows=policy.min_rows)
     performance = monitor.live_performance(chosen.task_type, predictions, [r[3] for r in rows],
                                            [r[4] for r in rows], version.classes)
-    performance["holdout"] = version.metrics
+    performance["holdout"] = expected_metrics(version)
     enough = len(rows) >= policy.min_rows and summary["dataset_drift"] is not None
     status = (ReportStatus.NOT_ENOUGH_DATA if not enough
               else ReportStatus.DRIFTING if summary["dataset_drift"] else ReportStatus.OK)

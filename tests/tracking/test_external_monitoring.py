@@ -122,3 +122,25 @@ def test_without_logged_training_data_drift_is_judged_against_the_evaluation_dat
     assert report.reference_dataset_version == watched["evaluation"] and report.rows == 300
     page = client_for(analyst).get(policy.get_absolute_url()).content.decode()
     assert "the evaluation data of promotion request" in page and "the run logged no training data" in page
+
+
+def test_live_performance_is_compared_with_what_we_measured_on_the_evaluation_data(
+        engineer, analyst, token_for, churn_frame, client_for):
+    from apps.deployments.services import feedback_attach
+
+    watched = _deployed(engineer, analyst, token_for(engineer), churn_frame, log_training=True)
+    version, policy = watched["version"], watched["policy"]
+    # the client logged its own "f1"; the gates and the monitoring never take it for a measurement of ours
+    ModelVersion.objects.filter(pk=version.pk).update(metrics={"f1": 0.999, "accuracy": 0.999})
+    rows = churn_frame.sample(60, random_state=9)
+    when = timezone.now() - timedelta(hours=1)
+    body = predict_and_log(target=target_of(watched["deployment"]), instances=rows[FEATURES].to_dict("records"),
+                           now=when, source="test")
+    feedback_attach(user=analyst, items=[{"request_id": r, "label": y}
+                                         for r, y in zip(body["request_ids"], rows["churned"], strict=True)])
+    report = drift_check(policy=policy, window_start=when - timedelta(minutes=1), window_end=when + timedelta(minutes=1))
+    measured = version.promotions.get(target_stage="staging").evidence["challenger"]["metrics"]
+    assert report.performance["labelled_rows"] == 60 and report.performance["metrics"]["accuracy"] > 0
+    assert report.performance["holdout"] == measured and measured["f1"] != 0.999
+    page = client_for(analyst).get(policy.get_absolute_url()).content.decode()
+    assert "0.999" not in page
