@@ -7,9 +7,10 @@ wait for them, so the site already answers while the demo fills in.
 
 from __future__ import annotations
 
-from apps.demo import datasets, deployments, experiments, maturity, monitoring, registry
+from apps.demo import datasets, deployments, experiments, maturity, monitoring, notebook, registry
 
-DEMO_STEPS = [datasets.seed, experiments.seed, registry.seed, deployments.seed, monitoring.seed, maturity.seed]
+DEMO_STEPS = [datasets.seed, experiments.seed, registry.seed, deployments.seed, monitoring.seed, notebook.seed,
+              maturity.seed]
 
 
 def seed_demo_data(*, stdout=None) -> None:

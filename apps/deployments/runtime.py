@@ -29,6 +29,7 @@ from django.db import connection
 from apps.ml.errors import ArtifactError
 from apps.ml.persist import load_pipeline
 from apps.ml.serving import CompiledPredictor
+from apps.ml.serving.external import ExternalPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class LoadedModel:
     sha256: str
     model_name: str
     version_number: int
-    predictor: CompiledPredictor
+    predictor: CompiledPredictor | ExternalPredictor
     signature: list
     classes: list
     loaded_at: float
@@ -72,6 +73,8 @@ def serving_signature(version) -> list[dict]:
 
 
 def _load(version) -> LoadedModel:
+    if version.is_external:
+        return _load_external(version)
     try:
         with default_storage.open(version.artifact_name, "rb") as fh:
             data = fh.read()
@@ -86,6 +89,21 @@ def _load(version) -> LoadedModel:
     logger.info("model loaded", extra={"version": version.pk, "path": predictor.path, "fast": predictor.fast})
     return LoadedModel(version.pk, version.artifact_sha256, version.model.name, version.version, predictor,
                        signature, list(version.classes), time.time())
+
+
+def _load_external(version) -> LoadedModel:
+    """A model trained elsewhere: loaded only while deployable (sha256, today's allow-list), served by its own
+    predict on the frame its signature types (never our catalog's preparation)."""
+    from apps.registry.loading import load_external_model
+
+    try:
+        model = load_external_model(version)
+    except ArtifactError as exc:
+        raise ArtifactRefused(f"{version} refused: {exc.message}", exc.code) from None
+    predictor = ExternalPredictor(model, version.signature)
+    logger.info("model loaded", extra={"version": version.pk, "path": predictor.path, "fast": False})
+    return LoadedModel(version.pk, version.artifact_sha256, version.model.name, version.version, predictor,
+                       list(version.signature), list(predictor.classes or ()), time.time())
 
 
 def _version(version_id: int):

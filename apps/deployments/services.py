@@ -32,6 +32,7 @@ from apps.core.jobs import JobContext, JobFailed
 from apps.core.services import audit_record, job_create
 from apps.ml.errors import DataFileError
 from apps.ml.io import file_sha256, read_table, sniff_format
+from apps.registry.loading import deployability_now, refusal_text
 from apps.registry.models import ModelVersion, Stage
 
 from . import runtime
@@ -59,6 +60,7 @@ def deployment_create(*, user, version: ModelVersion, environment: Environment, 
         raise ValidationError({"model_version": (
             f"{environment.name} accepts only versions in {environment.get_required_stage_display()}; "
             f"{version} is in {version.stage}.")})
+    _refuse_not_deployable(version)
     try:
         with transaction.atomic():
             version = ModelVersion.objects.select_for_update().select_related("model").get(pk=version.pk)
@@ -80,6 +82,13 @@ def deployment_create(*, user, version: ModelVersion, environment: Environment, 
     return deployment
 
 
+def _refuse_not_deployable(version: ModelVersion) -> None:
+    """A version trained elsewhere is deployed only while it could be loaded (judged now, not at registration)."""
+    reasons = deployability_now(version)
+    if reasons:
+        raise ValidationError({"model_version": refusal_text(version, reasons)})
+
+
 def _warm(deployment: Deployment) -> None:
     version = ModelVersion.objects.select_related("run__dataset_version", "model").get(pk=deployment.model_version_id)
     try:
@@ -99,6 +108,7 @@ def deployment_rollback(*, user, deployment: Deployment, reason: str = "") -> De
         if current.previous_id is None:
             raise Conflict(f"There is nothing to roll back to: {current.model_version} was the first deployment here.")
         target = Deployment.objects.select_related("model_version").get(pk=current.previous_id)
+        _refuse_not_deployable(target.model_version)
         current.retire(by=user)
         restored = Deployment.objects.create(
             environment=current.environment, model=current.model, model_version=target.model_version,

@@ -55,7 +55,12 @@ class SpecIn(serializers.Serializer):
 
 class PipelineChangeIn(serializers.Serializer):
     source_commit = serializers.CharField(max_length=100)
-    spec = SpecIn()
+    spec = SpecIn(required=False, help_text="A model trained here: what to train.")
+    model_version = serializers.IntegerField(
+        required=False, min_value=1, help_text="A model trained elsewhere: the version number CI logged with the "
+                                               "MLflow client at source_commit (instead of a spec).")
+    evaluation_dataset_version = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    evaluation_target = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 
 
 class PipelineChangeApi(APIView):
@@ -67,8 +72,9 @@ class PipelineChangeApi(APIView):
         model = get_object_or_404(RegisteredModel, pk=pk)
         data = PipelineChangeIn(data=request.data)
         data.is_valid(raise_exception=True)
-        change = pipeline_change_create(user=request.user, model=model, source_commit=data.validated_data["source_commit"],
-                                        spec=dict(data.validated_data["spec"]))
+        fields = dict(data.validated_data)
+        change = pipeline_change_create(user=request.user, model=model, source_commit=fields.pop("source_commit"),
+                                        spec=dict(fields.pop("spec", None) or {}), **fields)
         return Response(change_body(change), status=status.HTTP_202_ACCEPTED)
 
 

@@ -111,8 +111,17 @@ def _no_policy() -> Verdict:
 @criterion("pipeline_run", level=1, title="The production version was trained by a pipeline run of this system")
 def pipeline_run(f: ModelFacts) -> Verdict:
     run = f.version.run
-    trained = bool(run.artifact_sha256) and run.job_id is not None and run.job_status == "succeeded"
     evidence = [_link(f"{f.version.label} ← run {run.label}", "experiments:run", run.id)]
+    if f.version.external:
+        # trained by the team's own code: the evidence of a pipeline is a finished run at a commit, with its model
+        commit, sha = run.git_commit, f.version.artifact_sha256
+        ok = bool(commit and sha)
+        detail = f"logged with the MLflow client at commit {commit[:12]}" if commit else "no git commit logged"
+        return Verdict(ok, evidence, "Log the run from your training code in git, so the run carries "
+                       "mlflow.source.git.commit (or set it: mlflow.set_tag(\"mlflow.source.git.commit\", <sha>)), "
+                       "and log the model with mlflow.sklearn.log_model.", reverse("experiments:run", args=[run.id]),
+                       detail)
+    trained = bool(run.artifact_sha256) and run.job_id is not None and run.job_status == "succeeded"
     if run.job_id:
         evidence.append(_link(f"training job #{run.job_id} ({run.job_status})", "core:job_detail", run.job_id))
     return Verdict(trained, evidence, "Train the model with a run of this system and register that run.",
@@ -132,6 +141,16 @@ def continuous_training(f: ModelFacts) -> Verdict:
         evidence.append(_link(f"retraining #{success.id} produced a version on {success.finished_at:%Y-%m-%d}",
                               "monitoring:retraining", success.id))
     days = f.cfg.retraining_period_days
+    if f.version is not None and f.version.external:
+        # its code is not ours: continuous training is the team's pipeline logging new versions through CI
+        recent = _within(f.ci_version_at, f, days)
+        if f.ci_version_at:
+            evidence.append({"label": f"CI brought a logged version on {f.ci_version_at:%Y-%m-%d}",
+                             "url": reverse("maturity:model", args=[f.model_id])})
+        return Verdict(recent, evidence, f"Retraining runs in your own pipeline: have it retrain at least every "
+                       f"{days} days, log the version with the MLflow client and send POST /api/v1/models/"
+                       f"{f.model_id}/pipeline-changes/ with {{\"source_commit\", \"model_version\"}}.",
+                       reverse("maturity:model", args=[f.model_id]))
     if policy.retrain_policy == RetrainPolicy.OFF:
         return Verdict(False, evidence, "Turn retraining on in the model's monitor policy (on drift, on schedule or "
                        "on performance).", _settings_url(f))
@@ -144,6 +163,10 @@ def continuous_training(f: ModelFacts) -> Verdict:
 @criterion("data_validated", level=1, title="The training data passed validation (no override)")
 def data_validated(f: ModelFacts) -> Verdict:
     data = f.version.data
+    if data is None:
+        return Verdict(False, [], "Log the training data with mlflow.log_input(mlflow.data.from_pandas(df, "
+                       "source=<the URL of its dataset version here>), context=\"training\"), so it is linked to a "
+                       "dataset version of ours and validated.", reverse("datasets:list"), "no training data linked")
     overridden = data.overridden_at is not None and data.overridden_at <= f.now
     ok = data.validation_status in ("pass", "warn") and not overridden
     detail = f"validation {data.validation_status}" + (" (overridden)" if overridden else "")
@@ -168,6 +191,8 @@ def gates_passed(f: ModelFacts) -> Verdict:
 @criterion("lineage", level=1, title="Lineage is complete: data hash, spec, seeds, code and library versions")
 def lineage(f: ModelFacts) -> Verdict:
     run = f.version.run
+    if f.version.external:
+        return _external_lineage(f)
     missing = [name for name, present in (
         ("dataset hash", bool(run.dataset_sha256)), ("spec", bool(run.spec.get("algorithm"))),
         ("split seed", run.spec.get("split_seed") is not None), ("random state", run.random_state is not None),
@@ -176,6 +201,28 @@ def lineage(f: ModelFacts) -> Verdict:
     return Verdict(not missing, [_link(f"run {run.label}: lineage {detail}", "experiments:run", run.id)],
                    "Retrain with a run of this version of the system: it records the full lineage.",
                    reverse("experiments:run", args=[run.id]), detail)
+
+
+EXTERNAL_LINEAGE_HINTS = {
+    "git commit": "set mlflow.source.git.commit (log from a git checkout, or mlflow.set_tag it)",
+    "training data": "log the training data with mlflow.log_input, its source naming one of our dataset versions",
+    "artifact sha256": "log the model with mlflow.sklearn.log_model so its file is uploaded here",
+    "scikit-learn version": "log the model with mlflow.sklearn.log_model (its MLmodel records sklearn_version)",
+}
+
+
+def _external_lineage(f: ModelFacts) -> Verdict:
+    """A version trained elsewhere: its code by git commit, its data by the logged dataset, its bytes by sha256."""
+    run, version = f.version.run, f.version
+    missing = [name for name, present in (
+        ("git commit", bool(run.git_commit)), ("training data", version.data is not None),
+        ("artifact sha256", bool(version.artifact_sha256)), ("scikit-learn version", bool(version.sklearn_version)))
+        if not present]
+    detail = "complete" if not missing else f"missing {', '.join(missing)}"
+    hint = "; ".join(EXTERNAL_LINEAGE_HINTS[name] for name in missing)
+    return Verdict(not missing, [_link(f"run {run.label}: lineage {detail}", "experiments:run", run.id)],
+                   hint[:1].upper() + hint[1:] + "." if hint else "", reverse("experiments:run", args=[run.id]),
+                   detail)
 
 
 @criterion("staging_first", level=1, title="The version ran in staging before production")
@@ -208,8 +255,11 @@ def drift_checks(f: ModelFacts) -> Verdict:
 def ci_pipeline(f: ModelFacts) -> Verdict:
     run, change = f.version.run, f.change
     staging = change.staging_promotion if change else None
-    ok = run.source == "ci" and staging is not None and bool(staging.gates)
-    hint = (f"Send the next change from CI: POST /api/v1/models/{f.model_id}/pipeline-changes/ with the commit and "
+    from_ci = change is not None if f.version.external else run.source == "ci"
+    ok = from_ci and staging is not None and bool(staging.gates)
+    hint = (f"Have CI log the version with the MLflow client, then POST /api/v1/models/{f.model_id}/pipeline-changes/ "
+            'with {"source_commit", "model_version"}; promote the version it stages.' if f.version.external else
+            f"Send the next change from CI: POST /api/v1/models/{f.model_id}/pipeline-changes/ with the commit and "
             "the spec, then promote the version it produces.")
     return Verdict(ok, [_link(f"run {run.label}: source {run.source}", "experiments:run", run.id), *_change_links(f)],
                    hint, reverse("maturity:model", args=[f.model_id]))

@@ -13,8 +13,11 @@ from datetime import datetime, timedelta
 
 from django.db.models import OuterRef, Q, Subquery
 
+from apps.datasets.models import DatasetVersion
 from apps.deployments.models import Deployment
+from apps.experiments.models import RunInput
 from apps.monitoring.models import Alert, DriftReport, MonitorPolicy, Retraining
+from apps.registry.evaluation import is_evaluation_context
 from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel, Stage, StageTransition
 
 from .models import MaturitySettings, PipelineChange
@@ -49,6 +52,7 @@ class RunFacts:
     random_state: int | None
     app_version: str
     library_versions: dict
+    git_commit: str = ""  # the mlflow.source.git.commit tag of a run logged with the MLflow client
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,10 @@ class VersionFacts:
     id: int
     label: str
     run: RunFacts
-    data: DataFacts
+    data: DataFacts | None  # the training data (for a version trained elsewhere: what its run logged, if linked)
+    external: bool = False  # logged with the MLflow client, trained by code that is not ours
+    artifact_sha256: str = ""
+    sklearn_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,7 @@ class ModelFacts:
     open_alert: bool = False
     deployments: tuple[DeploymentFacts, ...] = ()  # newest first
     releases: int = 0  # production releases within the release window
+    ci_version_at: datetime | None = None  # the latest version a CI pipeline change brought (logged elsewhere)
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,8 @@ def load_facts(*, at: datetime, model_ids: list[int] | None = None) -> list[Load
     history = _StageHistory.replay(ids, at=at, window_start=at - timedelta(days=cfg.releases_window_days))
     versions = _production_versions(history.production.values(), {m.pk: m for m in models})
     changes = _changes_by_run([v.run_id for v in versions.values()], at=at)
+    logged_data = _logged_training_data([v.run_id for v in versions.values() if v.is_external], at=at)
+    ci_versions = _ci_versions(ids, at=at)
     promotions = _promotions([history.promotion_of.get(v) for v in versions]
                              + [c["staging_promotion_id"] for c in changes.values()])
     monitoring = _Monitoring.load(ids, at=at)
@@ -189,13 +199,14 @@ def load_facts(*, at: datetime, model_ids: list[int] | None = None) -> list[Load
         policy = monitoring.policies.get(model.pk)
         facts = ModelFacts(
             model_id=model.pk, model_name=model.name, now=at, cfg=cfg,
-            version=_version_facts(row) if row else None,
+            version=_version_facts(row, logged_data.get(row.run_id)) if row else None,
             promoted_at=history.promoted_at.get(row.pk) if row else None,
             production_promotion=promotions.get(history.promotion_of.get(row.pk)) if row else None,
             staged_at=history.staged_at.get(row.pk) if row else None,
             change=_change_facts(change, promotions) if change else None,
             **monitoring.facts_of(policy),
             deployments=tuple(deployments.get(model.pk, ())), releases=history.releases[model.pk],
+            ci_version_at=ci_versions.get(model.pk),
         )
         loaded.append(Loaded(model=model, production_version=row, facts=facts))
     return loaded
@@ -244,17 +255,47 @@ def _production_versions(version_ids, models: dict[int, RegisteredModel]) -> dic
     return versions
 
 
-def _version_facts(version: ModelVersion) -> VersionFacts:
-    run, data = version.run, version.run.dataset_version
+def _data_facts(data: DatasetVersion | None) -> DataFacts | None:
+    if data is None:
+        return None
+    return DataFacts(id=data.pk, label=str(data), validation_status=data.validation_status,
+                     overridden_at=data.overridden_at)
+
+
+def _version_facts(version: ModelVersion, logged_data: DatasetVersion | None) -> VersionFacts:
+    run = version.run
     return VersionFacts(
         id=version.pk, label=str(version),
         run=RunFacts(id=run.pk, label=str(run), source=run.source, source_label=run.get_source_display(),
                      artifact_sha256=run.artifact_sha256, job_id=run.job_id,
                      job_status=run.job.status if run.job_id else None, dataset_sha256=run.dataset_sha256,
                      spec=run.spec or {}, random_state=run.random_state, app_version=run.app_version,
-                     library_versions=run.library_versions),
-        data=DataFacts(id=data.pk, label=str(data), validation_status=data.validation_status,
-                       overridden_at=data.overridden_at))
+                     library_versions=run.library_versions, git_commit=run.git_commit),
+        data=_data_facts(logged_data if version.is_external else run.dataset_version),
+        external=version.is_external, artifact_sha256=version.artifact_sha256,
+        sklearn_version=version.sklearn_version)
+
+
+def _logged_training_data(run_ids: list[int], *, at: datetime) -> dict[int, DatasetVersion]:
+    """run id -> the dataset version of ours its run logged as training data (first such input), by ``at``."""
+    found: dict[int, DatasetVersion] = {}
+    for logged in (RunInput.objects.filter(run_id__in=run_ids, dataset_version__isnull=False, created_at__lte=at)
+                   .select_related("dataset_version__dataset").defer(
+                       "schema", "profile", "source", "dataset_version__profile", "dataset_version__reference",
+                       "dataset_version__schema", "dataset_version__validation").order_by("id")):
+        if not is_evaluation_context(logged.context):
+            found.setdefault(logged.run_id, logged.dataset_version)
+    return found
+
+
+def _ci_versions(ids: list[int], *, at: datetime) -> dict[int, datetime]:
+    """model id -> when a CI pipeline change last brought a version logged elsewhere."""
+    found: dict[int, datetime] = {}
+    for model_id, created_at in (PipelineChange.objects.filter(model_id__in=ids, created_at__lte=at,
+                                                               model_version__origin="mlflow")
+                                 .order_by("created_at").values_list("model_id", "created_at")):
+        found[model_id] = created_at
+    return found
 
 
 def _changes_by_run(run_ids: list[int], *, at: datetime) -> dict[int, dict]:

@@ -39,6 +39,7 @@ from apps.registry.models import ModelVersion, PromotionRequest, RegisteredModel
 from apps.registry.services import model_version_register, promotion_approve, promotion_request
 
 from .criteria import evaluate_all
+from .external import evaluation_of_change, pipeline_change_for_logged_version, smoke_rows
 from .models import (
     STEP_KEYS,
     MaturitySettings,
@@ -165,13 +166,23 @@ def _latest_usable(dataset) -> DatasetVersion | None:
     return None
 
 
-def pipeline_change_create(*, user, model: RegisteredModel, source_commit: str, spec: dict) -> PipelineChange:
-    """CI pushed a change: train it (a run with source "ci"); the rest follows by itself."""
+def pipeline_change_create(*, user, model: RegisteredModel, source_commit: str, spec: dict | None = None,
+                           model_version: int | None = None, evaluation_dataset_version: int | None = None,
+                           evaluation_target: str = "") -> PipelineChange:
+    """CI pushed a change: train it (a run with source "ci"); the rest follows by itself. For a model
+    trained elsewhere CI sends the version it logged (``model_version``) instead of a spec."""
     for capability in ("launch_training", "register_model", "request_promotion"):
         roles.require(user, capability, message=f"A CI token must belong to an ML engineer ({capability.replace('_', ' ')}).")
     source_commit = (source_commit or "").strip()
     if not source_commit or len(source_commit) > 100:
         raise ValidationError({"source_commit": "Send the commit id of the change (1 to 100 characters)."})
+    if model_version is not None:
+        if spec:
+            raise ValidationError({"spec": "Send either a spec (trained here) or the model_version CI logged, "
+                                           "not both."})
+        return pipeline_change_for_logged_version(
+            user=user, model=model, source_commit=source_commit, model_version=model_version,
+            evaluation_dataset_version=evaluation_dataset_version, evaluation_target=evaluation_target)
     if not isinstance(spec, dict) or not isinstance(spec.get("algorithm"), str):
         raise ValidationError({"spec": "Send a spec with an algorithm (and optional params, dataset_version)."})
     params = spec.get("params") or {}
@@ -366,22 +377,16 @@ def smoke_test(*, change: PipelineChange, deployment: Deployment, ctx: JobContex
     score the answers against the model's threshold."""
     version = deployment.model_version
     model = version.model
-    run = version.run
-    spec = TrainingSpec.from_dict(run.spec)
-    frame = load_version_frame(run.dataset_version)
-    _, hold = holdout_split(frame, spec)
-    hold = hold[:SMOKE_MAX_ROWS]
+    rows, truth, task_type = _smoke_rows(change, version)
     names = [f["name"] for f in version.signature]
-    rows = frame.iloc[hold]
     instances = [{k: _json_value(v) for k, v in record.items()} for record in rows[names].to_dict("records")]
-    truth = rows[spec.target].tolist()
     if ctx:
         ctx.progress(30, f"Sending {len(instances)} holdout rows to {deployment.environment.name}")
     body = predict_and_log(target=target_of(deployment), instances=instances, source="smoke")
     predictions = body["predictions"]
     answered = sum(p is not None for p in predictions)
     metric = model.threshold_metric
-    if spec.task_type == "classification":
+    if task_type == "classification":
         y = np.array([str(v) for v in truth], dtype=object)
         labels = sorted({str(c) for c in version.classes} | set(y.tolist()))
         probabilities = body.get("probabilities")
@@ -397,6 +402,17 @@ def smoke_test(*, change: PipelineChange, deployment: Deployment, ctx: JobContex
             "answered": answered, "metric": metric, "value": value, "threshold": model.threshold_value,
             "higher_is_better": higher, "passed": answered == len(instances) and len(instances) > 0 and meets,
             "request_ids": body["request_ids"][:5]}
+
+
+def _smoke_rows(change: PipelineChange, version: ModelVersion):
+    """The rows a smoke test sends: the run's holdout, or for a version trained elsewhere, its evaluation data."""
+    if version.is_external:
+        return smoke_rows(change, SMOKE_MAX_ROWS)
+    spec = TrainingSpec.from_dict(version.run.spec)
+    frame = load_version_frame(version.run.dataset_version)
+    _, hold = holdout_split(frame, spec)
+    rows = frame.iloc[hold[:SMOKE_MAX_ROWS]]
+    return rows, rows[spec.target].tolist(), spec.task_type
 
 
 def _smoke_test(change: PipelineChange, ctx: JobContext) -> dict:
@@ -423,6 +439,7 @@ def _request_production(change: PipelineChange, ctx: JobContext) -> dict:
     with transaction.atomic():
         promotion = promotion_request(
             user=system, version=version, target_stage=Stage.PRODUCTION, on_behalf_of=change.created_by,
+            **(evaluation_of_change(change) if version.is_external else {}),
             reason=f"CI pipeline change {change.source_commit} (#{change.pk}): gates passed, staged automatically, "
                    f"smoke test passed ({smoke.get('metric')} {smoke.get('value')} on {smoke.get('rows')} holdout rows "
                    "through the staging deployment).")

@@ -87,8 +87,9 @@ def gate_signature(challenger: list[dict], champion: list[dict] | None, champion
     return Gate("signature", name, True, f"Same {len(mine)} features with the same types as {champion_label}.")
 
 
-def gate_validation(*, status: str, overridden: bool, version_label: str, override_note: str = "") -> Gate:
-    name = "Training data passed validation"
+def gate_validation(*, status: str, overridden: bool, version_label: str, override_note: str = "",
+                    subject: str = "Training data") -> Gate:
+    name = f"{subject} passed validation"
     if status in ("pass", "warn"):
         return Gate("validation", name, True, f"{version_label} validation: {status}.")
     if overridden:
@@ -117,17 +118,24 @@ def score_on_holdout(pipeline: Any, frame: pd.DataFrame, spec: TrainingSpec, cla
     missing = [n for n in _pipeline_features(pipeline, names) if n not in X.columns]
     if missing:
         raise KeyError(f"the holdout data lacks columns {missing}")
-    X = prepare_for(pipeline, X)
-    pred = pipeline.predict(X)
-    if spec.task_type == "classification":
+    return score_model(pipeline, prepare_for(pipeline, X), y, task_type=spec.task_type, classes=classes)
+
+
+def score_model(model: Any, X: pd.DataFrame, y: np.ndarray, *, task_type: str, classes: list[str]) -> dict[str, Any]:
+    """Metrics (and confusion matrix) of ``model`` on rows ``X`` (as the model takes them) with truth ``y``.
+
+    For classification ``y`` and the model's labels are text (``apps.ml.prepare.label_text``).
+    """
+    pred = model.predict(X)
+    if task_type == "classification":
         labels = sorted(set(classes) | {str(v) for v in np.unique(y)})
-        proba = M.aligned_proba(pipeline, X, labels)
+        proba = M.aligned_proba(model, X, labels)
         return {
-            "rows": len(hold),
+            "rows": len(X),
             "metrics": M.classification_metrics(y, pred, proba, labels),
             "confusion_matrix": M.confusion_matrix_chart(y, pred, labels),
         }
-    return {"rows": len(hold), "metrics": M.regression_metrics(y, pred)}
+    return {"rows": len(X), "metrics": M.regression_metrics(y, pred)}
 
 
 def _pipeline_features(pipeline: Any, default: list[str]) -> list[str]:

@@ -29,6 +29,7 @@ from apps.registry.models import OwnerReason
 from apps.registry.services import model_version_register, promotion_request
 
 from . import webhooks
+from .external import OWNER_EVENT, drift_reference_of, expected_metrics, notify_owner, retrain_elsewhere_text
 from .models import (
     UNFINISHED_RETRAINING,
     Alert,
@@ -150,7 +151,10 @@ def drift_check(*, policy: MonitorPolicy, window_start: datetime | None = None, 
     if deployment is None:
         raise JobFailed(f"{policy.model.name} has no active deployment in {policy.environment}.")
     version = deployment.model_version
-    reference_version = policy.reference_dataset_version or version.run.dataset_version
+    chosen = drift_reference_of(policy, version)
+    reference_version = chosen.dataset_version
+    if reference_version is None:
+        raise JobFailed(chosen.why)
     reference = reference_version.reference or {}
     if not reference:
         raise JobFailed(f"{reference_version} has no reference summary (was it profiled?).")
@@ -163,12 +167,11 @@ def drift_check(*, policy: MonitorPolicy, window_start: datetime | None = None, 
         progress(40, f"Comparing {len(rows):,} rows with {reference_version}")
     verdicts = monitor.feature_verdicts(version.signature, reference, [r[1] for r in rows], _drift_settings(policy))
     summary = D.dataset_drift(verdicts, share=policy.drift_share)
-    experiment = version.run.experiment
     predictions = [r[2] for r in rows]
-    prediction = monitor.prediction_drift(reference.get(experiment.target), predictions, min_rows=policy.min_rows)
-    performance = monitor.live_performance(experiment.task_type, predictions, [r[3] for r in rows],
+    prediction = monitor.prediction_drift(reference.get(chosen.target), predictions, min_rows=policy.min_rows)
+    performance = monitor.live_performance(chosen.task_type, predictions, [r[3] for r in rows],
                                            [r[4] for r in rows], version.classes)
-    performance["holdout"] = version.metrics
+    performance["holdout"] = expected_metrics(version)
     enough = len(rows) >= policy.min_rows and summary["dataset_drift"] is not None
     status = (ReportStatus.NOT_ENOUGH_DATA if not enough
               else ReportStatus.DRIFTING if summary["dataset_drift"] else ReportStatus.OK)
@@ -230,7 +233,9 @@ def _update_alerts(policy: MonitorPolicy, report: DriftReport) -> None:
             _notify_on_commit(alert, "opened")
             trigger = policy.retrain_policy == RetrainPolicy.ON_DRIFT and kind == "drift" or (
                 policy.retrain_policy == RetrainPolicy.ON_PERFORMANCE and kind == "performance")
-            if trigger:
+            if report.model_version is not None and report.model_version.is_external:
+                _notify_on_commit(alert, OWNER_EVENT)  # its code is not ours: its owner retrains it, whatever the policy
+            elif trigger:
                 # a check someone asked for (and whose window they chose) retrains on their behalf
                 retraining_start(policy=policy, trigger=kind, alert=alert, window_start=report.window_start,
                                  window_end=report.window_end, user=report.job.created_by if report.job else None)
@@ -256,8 +261,11 @@ def alert_payload(alert: Alert, event: str) -> dict:
 
 
 def alert_notify(*, alert: Alert, event: str) -> dict:
-    """Email and webhook, each recorded; the webhook is retried a bounded number of times (see webhooks)."""
+    """Email and webhook, each recorded; the webhook is retried a bounded number of times (see webhooks).
+    ``OWNER_EVENT`` tells the owner of a model trained elsewhere to retrain it."""
     policy = alert.policy
+    if event == OWNER_EVENT:
+        return _record_outcomes(alert, event, [notify_owner(alert)])
     payload = alert_payload(alert, event)
     outcomes = []
     if policy.email_list:
@@ -270,6 +278,10 @@ def alert_notify(*, alert: Alert, event: str) -> dict:
             outcomes.append({"channel": "email", "ok": False, "error": str(exc)[:300]})
     if policy.webhook_url:
         outcomes.append(webhooks.deliver(policy.webhook_url, payload))
+    return _record_outcomes(alert, event, outcomes)
+
+
+def _record_outcomes(alert: Alert, event: str, outcomes: list[dict]) -> dict:
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         alert.notifications = [*alert.notifications, {"event": event, "at": timezone.now().isoformat(),
@@ -281,8 +293,11 @@ def alert_notify(*, alert: Alert, event: str) -> dict:
 def retraining_start(*, policy: MonitorPolicy, trigger: str, alert: Alert | None = None,
                      window_start: datetime | None = None, window_end: datetime | None = None,
                      user=None) -> Retraining | None:
-    """Queue a retraining; None when the policy already has an unfinished one (one at a time)."""
+    """Queue a retraining; None when the policy already has an unfinished one (one at a time), or when the
+    deployed version was trained elsewhere (its code is not ours to run)."""
     deployment = active_deployment_of(policy)
+    if deployment is not None and deployment.model_version.is_external:
+        return None
     if has_unfinished_retraining(policy):
         return None
     try:
@@ -311,8 +326,11 @@ def has_unfinished_retraining(policy: MonitorPolicy) -> bool:
 def retraining_request(*, user, policy: MonitorPolicy) -> Retraining:
     """Retrain now, by hand (the button's action)."""
     roles.require(user, "launch_training")
-    if active_deployment_of(policy) is None:
+    deployment = active_deployment_of(policy)
+    if deployment is None:
         raise ValidationError({"deployment": "Nothing is deployed to retrain."})
+    if deployment.model_version.is_external:
+        raise ValidationError({"retraining": retrain_elsewhere_text(deployment.model_version)})
     with transaction.atomic():
         retraining = retraining_start(policy=policy, trigger="manual", user=user)
     if retraining is None:

@@ -11,6 +11,7 @@ from apps.core.messages import error_messages, error_text
 from apps.core.views import require_viewer
 
 from . import charts
+from .external import drift_reference_of, expected_metrics, retrain_elsewhere_text
 from .forms import MonitorPolicyForm
 from .models import Alert, AlertStatus, DriftReport, MonitorPolicy, Retraining
 from .services import (
@@ -63,8 +64,11 @@ def detail(request, pk: int):
         "alert", "run__job", "model_version__model", "promotion", "dataset_version__dataset", "job").order_by("created_at")]
     deployment = active_deployment_of(policy)
     metric = policy.performance_metric or policy.model.primary_metric
-    holdout = deployment.model_version.metrics.get(metric) if deployment else None
+    holdout = expected_metrics(deployment.model_version).get(metric) if deployment else None
+    version = deployment.model_version if deployment else None
     return render(request, "monitoring/detail.html", {
+        "reference": drift_reference_of(policy, version) if version else None,
+        "retrain_elsewhere": retrain_elsewhere_text(version) if version and version.is_external else "",
         "policy": policy, "deployment": deployment, "reports": reports[::-1][:20], "alerts": alerts[::-1],
         "retrainings": retrainings[::-1],
         "share_chart": charts.drift_share(reports, policy.drift_share, alerts, retrainings),

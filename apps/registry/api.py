@@ -63,6 +63,9 @@ def promotion_body(p: PromotionRequest) -> dict:
         "requested_by": p.requested_by.get_username() if p.requested_by else None,
         "on_behalf_of": p.on_behalf_of.get_username() if p.on_behalf_of else None,
         "champion": p.champion_id,
+        "evaluation_dataset_version": p.evaluation_dataset_version_id,
+        "evaluation_target": p.evaluation_target,
+        "evaluation_target_how": p.evaluation_target_how,
         "gates": p.gates,
         "evidence": p.evidence,
         "job": p.job.as_dict() if p.job_id else None,
@@ -83,6 +86,13 @@ class RegisterIn(serializers.Serializer):
 class PromotionIn(serializers.Serializer):
     target_stage = serializers.CharField()
     reason = serializers.CharField()
+    evaluation_dataset_version = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1,
+        help_text="Versions trained elsewhere: the dataset version (id) their gates score them on; proposed from "
+                  "the run's logged inputs when left out.")
+    evaluation_target = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200,
+        help_text="Its target column; inferred when left out (see the promotion's evaluation_target_how).")
 
 
 class DecisionIn(serializers.Serializer):

@@ -24,10 +24,11 @@ from apps.core.services import audit_record
 from apps.experiments.artifacts import artifact_chunks, artifact_read, artifacts_freeze
 from apps.experiments.mlflow_runs import MAX_TAG_VALUE_LENGTH, AlreadyExists, _check_key, _check_value
 from apps.experiments.models import ArtifactFile, LoggedModel, Run
+from apps.experiments.services import default_primary_metric
 from apps.ml import mlflow_model as mm
-from apps.ml import persist
 from apps.ml.errors import ArtifactError
 
+from .loading import trusted_type_names
 from .models import (
     RESERVED_ALIASES,
     ModelAlias,
@@ -36,7 +37,7 @@ from .models import (
     TrustedType,
     VersionOrigin,
 )
-from .services import current_in_stage
+from .services import current_in_stage, default_policy
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ALIAS = re.compile(r"[\w\-]+")
@@ -47,12 +48,7 @@ def _require_registering(user) -> None:
     roles.require(user, "register_model", message="Your role does not allow registering models (ML engineers do).")
 
 
-# --- the allow-list -----------------------------------------------------------------------------------
-
-
-def trusted_type_names() -> set[str]:
-    """Our allow-list: every type the catalog's pipelines need, plus what admins added."""
-    return set(persist.trusted_types()) | set(TrustedType.objects.values_list("name", flat=True))
+# --- the allow-list (``loading.trusted_type_names`` reads it) ------------------------------------------
 
 
 def trusted_type_add(*, user, name: str, note: str = "") -> TrustedType:
@@ -272,8 +268,13 @@ def external_version_register(*, user, model_name: str, source: str, model_id: s
         )
         if not model.task_type and task_type:
             model.task_type = task_type
+        if model.task_type and not model.primary_metric:
+            # as for a model trained here: the task's default metric and gate policy (admins change them)
+            model.primary_metric = default_primary_metric(model.task_type)
+            for key, value in default_policy(model.task_type, model.primary_metric).items():
+                setattr(model, key, value)
         model.updated_at = timezone.now()
-        model.save(update_fields=["task_type", "updated_at"])
+        model.save(update_fields=["task_type", "primary_metric", "threshold_metric", "threshold_value", "updated_at"])
         artifacts_freeze(obj=logged or run)
         audit_record(actor=user, action="model_version.register", obj=version,
                      after={"origin": "mlflow", "source": source, "artifact_sha256": version.artifact_sha256,

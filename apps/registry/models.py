@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.models import Job
+from apps.datasets.models import DatasetVersion
 from apps.experiments.models import LoggedModel, Run
 from apps.ml.metrics import METRICS
 
@@ -230,6 +231,14 @@ class PromotionRequest(models.Model):
         settings.AUTH_USER_MODEL, through="PromotionOwner", related_name="+",
         help_text="Everyone whose action shaped this request; none of them may approve it (four-eyes rule).",
     )
+    evaluation_dataset_version = models.ForeignKey(
+        DatasetVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="For a version trained elsewhere: the data of ours its gates score challenger and champion on.",
+    )
+    evaluation_target = models.CharField(max_length=200, blank=True,
+                                         help_text="The target column of the evaluation data.")
+    evaluation_target_how = models.CharField(max_length=300, blank=True,
+                                             help_text="How the target column was chosen (named or inferred).")
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     gates = models.JSONField(default=list, blank=True)
     evidence = models.JSONField(default=dict, blank=True)
@@ -309,6 +318,7 @@ class OwnerReason(models.TextChoices):
     REQUESTED = "requested", "asked for it"
     ON_BEHALF_OF = "on_behalf_of", "the automation opened it after their action"
     RUN_AUTHOR = "run_author", "launched the training run of the version"
+    REGISTRANT = "registrant", "registered the version from the MLflow client"
     CI_AUTHOR = "ci_author", "sent the CI change that trained the version"
     POLICY_EDITOR = "policy_editor", "last changed the monitor policy that retrained it"
     LABELLER = "labeller", "attached labels to the production data it was retrained on"
@@ -319,7 +329,9 @@ class OwnerReason(models.TextChoices):
         return {
             cls.REQUESTED: "You requested this promotion",
             cls.ON_BEHALF_OF: "The automation opened this request after your own action",
-            cls.RUN_AUTHOR: f"You launched the training run of {version}",
+            cls.RUN_AUTHOR: (f"You logged the run of {version} with the MLflow client" if version.is_external
+                             else f"You launched the training run of {version}"),
+            cls.REGISTRANT: f"You registered {version} from the MLflow client",
             cls.CI_AUTHOR: f"You sent the CI change that trained {version}",
             cls.POLICY_EDITOR: f"You last changed the monitor policy that retrained {version}",
             cls.LABELLER: f"You attached labels to the production predictions {version} was retrained on",
@@ -328,8 +340,8 @@ class OwnerReason(models.TextChoices):
 
 # Owned because of what the version is made of (not because of who asked): kept by every later
 # request for the same version, whoever asks.
-OWNERSHIP_OF_THE_VERSION = (OwnerReason.ON_BEHALF_OF, OwnerReason.RUN_AUTHOR, OwnerReason.CI_AUTHOR,
-                            OwnerReason.POLICY_EDITOR, OwnerReason.LABELLER)
+OWNERSHIP_OF_THE_VERSION = (OwnerReason.ON_BEHALF_OF, OwnerReason.RUN_AUTHOR, OwnerReason.REGISTRANT,
+                            OwnerReason.CI_AUTHOR, OwnerReason.POLICY_EDITOR, OwnerReason.LABELLER)
 
 
 class PromotionOwner(models.Model):

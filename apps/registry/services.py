@@ -18,16 +18,17 @@ from django.utils import timezone
 
 from apps.core import roles
 from apps.core.api_errors import Conflict
-from apps.core.jobs import JobContext, JobFailed
+from apps.core.jobs import JobContext
 from apps.core.services import audit_record, job_create
 from apps.datasets.services import load_version_frame
 from apps.experiments.models import Run, RunSource
 from apps.ml import gates as G
 from apps.ml.errors import ArtifactError
 from apps.ml.metrics import METRICS
-from apps.ml.persist import load_pipeline
-from apps.ml.train import TrainingSpec
+from apps.ml.train import TrainingSpec, _target_array, holdout_split
 
+from .evaluation import Evaluation, evaluation_resolve
+from .loading import deployability_now, refusal_text
 from .models import (
     OWNERSHIP_OF_THE_VERSION,
     PROMOTION_TARGETS,
@@ -40,6 +41,7 @@ from .models import (
     Stage,
     StageTransition,
 )
+from .scoring import SCORING_ERRORS, external_gates, score_on
 from .signals import gates_evaluated, promotion_decided
 
 logger = logging.getLogger(__name__)
@@ -144,12 +146,15 @@ def _notify_analysts(promotion_id: int) -> None:
 
 
 def promotion_request(*, user, version: ModelVersion, target_stage: str, reason: str, on_behalf_of=None,
-                      owners: Iterable[tuple[int | None, str]] = ()) -> PromotionRequest:
+                      owners: Iterable[tuple[int | None, str]] = (), evaluation_dataset_version=None,
+                      evaluation_target: str = "") -> PromotionRequest:
     """Ask for ``version`` in ``target_stage``; the gates run as a job and analysts are emailed.
 
     ``on_behalf_of`` is the person whose action made the automation ask; ``owners`` names more
     people who shaped the request, as (user id, ``OwnerReason``). They, the requester and the
-    author of the version's run are its owners: none of them may approve it.
+    author of the version's run are its owners: none of them may approve it. A version trained
+    elsewhere needs evaluation data (``evaluation_dataset_version``, a dataset version id, and its
+    ``evaluation_target`` column; both proposed or inferred when left out, see ``evaluation``).
     """
     roles.require(user, "request_promotion")
     if target_stage not in [s.value for s in PROMOTION_TARGETS]:
@@ -157,6 +162,8 @@ def promotion_request(*, user, version: ModelVersion, target_stage: str, reason:
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationError({"reason": "Say why this version should be promoted (at least 5 characters)."})
+    chosen = _evaluation_of_request(version, evaluation_dataset_version, evaluation_target,
+                                    champion=current_in_stage(version.model, target_stage))
     with transaction.atomic():
         version = (ModelVersion.objects.select_for_update(of=("self", "model"))
                    .select_related("model", "run").get(pk=version.pk))
@@ -176,15 +183,35 @@ def promotion_request(*, user, version: ModelVersion, target_stage: str, reason:
             requested_by=user if getattr(user, "is_authenticated", False) else None,
             on_behalf_of_id=on_behalf_of_id,
             champion=current_in_stage(version.model, target_stage),
+            evaluation_dataset_version=chosen.dataset_version if chosen else None,
+            evaluation_target=chosen.target if chosen else "", evaluation_target_how=chosen.target_how if chosen else "",
         )
         _owners_record(promotion, version=version, more=owners)
         promotion.job = job_create(kind=GATES_JOB, created_by=user, target=promotion, message="Waiting to run gates")
         promotion.save(update_fields=["job"])
         audit_record(actor=user, action="promotion.request", obj=promotion,
                      after={"target_stage": target_stage, "reason": reason,
-                            "owners": sorted(set(promotion.ownerships.values_list("user_id", flat=True)))})
+                            "owners": sorted(set(promotion.ownerships.values_list("user_id", flat=True))),
+                            **({"evaluation_dataset_version": chosen.dataset_version.pk, "evaluation_target": chosen.target,
+                                "evaluation_target_how": chosen.target_how} if chosen else {})})
         transaction.on_commit(lambda: _notify_analysts(promotion.pk))
     return promotion
+
+
+def _evaluation_of_request(version: ModelVersion, dataset_version, target: str,
+                           champion: ModelVersion | None) -> Evaluation | None:
+    """The evaluation data of a request for an external version (refused when it cannot be deployed)."""
+    if not version.is_external:
+        if dataset_version not in (None, "") or (target or "").strip():
+            raise ValidationError({"evaluation_dataset_version": (
+                f"{version} was trained here: its gates score it on its run's own holdout rows, so it takes no "
+                "evaluation dataset version or target.")})
+        return None
+    reasons = deployability_now(version)
+    if reasons:
+        raise ValidationError({"model_version": refusal_text(version, reasons) + " It can never be promoted or "
+                                                "deployed; log it again with skops."})
+    return evaluation_resolve(version=version, dataset_version=dataset_version, target=target, champion=champion)
 
 
 def _close_or_refuse_pending(*, user, version: ModelVersion, target_stage: str) -> None:
@@ -208,6 +235,7 @@ def _owners_record(promotion: PromotionRequest, *, version: ModelVersion, more: 
     run = version.run
     found = [(promotion.requested_by_id, OwnerReason.REQUESTED), (promotion.on_behalf_of_id, OwnerReason.ON_BEHALF_OF),
              (run.created_by_id, OwnerReason.CI_AUTHOR if run.source == RunSource.CI else OwnerReason.RUN_AUTHOR),
+             (version.created_by_id if version.is_external else None, OwnerReason.REGISTRANT),
              *more,
              *PromotionOwner.objects.filter(promotion__model_version=version, reason__in=OWNERSHIP_OF_THE_VERSION)
              .exclude(promotion=promotion).values_list("user_id", "reason")]
@@ -217,15 +245,34 @@ def _owners_record(promotion: PromotionRequest, *, version: ModelVersion, more: 
 
 
 def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | None = None) -> dict:
-    """Run the five gates and store them, with the champion-vs-challenger evidence."""
+    """Run the gates and store them, with the champion-vs-challenger evidence."""
     def progress(p, m):
         if ctx:
             ctx.progress(p, m)
 
     version = promotion.model_version
-    model = version.model
-    run = version.run
-    champion = promotion.champion
+    if version.is_external:
+        gates, evidence = external_gates(promotion, progress)
+    else:
+        gates, evidence = _catalog_gates(promotion, progress)
+    was_in_staging = version.transitions.filter(to_stage=Stage.STAGING).exists()
+    gates.append(G.gate_staging_first(target_stage=promotion.target_stage, was_in_staging=was_in_staging,
+                                      required=version.model.require_staging_first))
+    rows = [g.to_dict() for g in gates]
+    with transaction.atomic():
+        PromotionRequest.objects.filter(pk=promotion.pk).update(gates=rows, evidence=evidence)
+        audit_record(actor=None, action="promotion.gates", obj=promotion,
+                     after={g["key"]: g["passed"] for g in rows})
+        transaction.on_commit(lambda: gates_evaluated.send(
+            sender=PromotionRequest, promotion=PromotionRequest.objects.get(pk=promotion.pk)))
+    passed = sum(g["passed"] for g in rows)
+    return {"message": f"{passed} of {len(rows)} gates passed", "gates": rows}
+
+
+def _catalog_gates(promotion: PromotionRequest, progress) -> tuple[list[G.Gate], dict]:
+    """The gates of a version trained here: its holdout metrics, the champion on the same holdout, its data."""
+    version = promotion.model_version
+    model, run, champion = version.model, version.run, promotion.champion
     progress(5, "Checking the threshold")
     gates = [G.gate_threshold(version.metrics, metric=model.threshold_metric, threshold=model.threshold_value)]
     evidence: dict = {"challenger": {"label": str(version), "metrics": version.metrics,
@@ -235,10 +282,10 @@ def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | N
         try:
             frame = load_version_frame(run.dataset_version)
             spec = TrainingSpec.from_dict(run.spec)
-            challenger_pipe = load_pipeline(_read_artifact(version), expected_sha256=version.artifact_sha256)
-            champion_pipe = load_pipeline(_read_artifact(champion), expected_sha256=champion.artifact_sha256)
-            ours = G.score_on_holdout(challenger_pipe, frame, spec, version.classes)
-            theirs = G.score_on_holdout(champion_pipe, frame, spec, champion.classes)
+            _, hold = holdout_split(frame, spec)
+            rows, y = frame.iloc[hold], _target_array(frame, spec)[hold]
+            ours = score_on(version, rows, y, spec.task_type)
+            theirs = score_on(champion, rows, y, spec.task_type)
             evidence["same_holdout"] = {"dataset_version": run.dataset_version_id, "rows": ours["rows"],
                                         "challenger": ours, "champion": theirs}
             evidence["champion"] = {"label": str(champion), "metrics": champion.metrics,
@@ -248,7 +295,7 @@ def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | N
                 champion=theirs["metrics"].get(model.primary_metric), margin=model.max_regression,
                 champion_label=str(champion), rows=ours["rows"],
             ))
-        except (KeyError, ValueError, ArtifactError, JobFailed) as exc:
+        except (*SCORING_ERRORS, ArtifactError) as exc:
             gates.append(G.Gate("champion", "Not worse than the current champion on the same holdout", False,
                                 f"Could not score {champion} on the challenger's holdout: {exc}"))
     else:
@@ -262,18 +309,7 @@ def promotion_evaluate_gates(*, promotion: PromotionRequest, ctx: JobContext | N
                                    version_label=str(data), override_note=data.override_reason))
     evidence["validation"] = {"dataset_version": data.pk, "label": str(data), "status": data.validation_status,
                               "overridden": data.is_overridden, "results": (data.validation or {}).get("results", [])}
-    was_in_staging = version.transitions.filter(to_stage=Stage.STAGING).exists()
-    gates.append(G.gate_staging_first(target_stage=promotion.target_stage, was_in_staging=was_in_staging,
-                                      required=model.require_staging_first))
-    rows = [g.to_dict() for g in gates]
-    with transaction.atomic():
-        PromotionRequest.objects.filter(pk=promotion.pk).update(gates=rows, evidence=evidence)
-        audit_record(actor=None, action="promotion.gates", obj=promotion,
-                     after={g["key"]: g["passed"] for g in rows})
-        transaction.on_commit(lambda: gates_evaluated.send(
-            sender=PromotionRequest, promotion=PromotionRequest.objects.get(pk=promotion.pk)))
-    passed = sum(g["passed"] for g in rows)
-    return {"message": f"{passed} of {len(rows)} gates passed", "gates": rows}
+    return gates, evidence
 
 
 def _gates_job_failed(promotion: PromotionRequest) -> bool:
@@ -281,16 +317,6 @@ def _gates_job_failed(promotion: PromotionRequest) -> bool:
     if promotion.gates:
         return False
     return promotion.job is None or promotion.job.status in ("failed", "cancelled")
-
-
-def _read_artifact(version: ModelVersion) -> bytes:
-    from django.core.files.storage import default_storage
-
-    try:
-        with default_storage.open(version.artifact_name, "rb") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        raise JobFailed(f"The artifact of {version} is missing from storage.") from None
 
 
 def _set_stage(*, version: ModelVersion, stage: str, actor, reason: str, promotion=None) -> None:
@@ -314,6 +340,17 @@ def _decidable(user, promotion_id: int) -> PromotionRequest:
     return promotion
 
 
+def _check_override(model: RegisteredModel, failed: list[dict], override_reason: str) -> None:
+    if not failed:
+        return
+    names = ", ".join(g["name"] for g in failed)
+    if not model.allow_override:
+        raise Conflict(f"Gates failed ({names}) and {model.name}'s policy forbids overriding them.")
+    if len(override_reason) < 10:
+        raise ValidationError({"override_reason": f"Gates failed ({names}): approving needs an override "
+                                                  "reason of at least 10 characters."})
+
+
 def promotion_approve(*, user, promotion: PromotionRequest, comment: str, override_reason: str = "") -> PromotionRequest:
     comment, override_reason = (comment or "").strip(), (override_reason or "").strip()
     try:
@@ -331,13 +368,7 @@ def promotion_approve(*, user, promotion: PromotionRequest, comment: str, overri
             version = promotion.model_version
             model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
             failed = promotion.failed_gates
-            if failed:
-                names = ", ".join(g["name"] for g in failed)
-                if not model.allow_override:
-                    raise Conflict(f"Gates failed ({names}) and {model.name}'s policy forbids overriding them.")
-                if len(override_reason) < 10:
-                    raise ValidationError({"override_reason": f"Gates failed ({names}): approving needs an override "
-                                                              "reason of at least 10 characters."})
+            _check_override(model, failed, override_reason)
             current = current_in_stage(model, promotion.target_stage)
             if (current.pk if current else None) != promotion.champion_id:
                 raise Conflict(
@@ -347,6 +378,9 @@ def promotion_approve(*, user, promotion: PromotionRequest, comment: str, overri
             version = ModelVersion.objects.select_for_update().get(pk=version.pk)
             if version.stage == Stage.ARCHIVED:
                 raise Conflict(f"{version} was archived meanwhile.")
+            refused = deployability_now(version)
+            if refused:  # judged again now: the allow-list may have shrunk since the request
+                raise ValidationError({"model_version": refusal_text(version, refused) + " It cannot be approved."})
             if current is not None:
                 demoted = Stage.ARCHIVED if promotion.target_stage == Stage.PRODUCTION else Stage.NONE
                 _set_stage(version=current, stage=demoted, actor=user, promotion=promotion,

@@ -73,7 +73,8 @@ def model_detail(request, pk: int):
 def version_detail(request, pk: int):
     require_viewer(request)
     version = get_object_or_404(
-        ModelVersion.objects.select_related("model", "run__experiment", "run__dataset_version__dataset", "created_by"),
+        ModelVersion.objects.select_related("model", "run__experiment", "run__dataset_version__dataset", "created_by")
+        .prefetch_related("run__inputs__dataset_version__dataset"),
         pk=pk,
     )
     return render(request, "registry/version.html", {
@@ -90,9 +91,16 @@ def version_detail(request, pk: int):
 def _external_context(version: ModelVersion) -> dict:
     import sklearn
 
+    from .evaluation import evaluation_choices, proposed_evaluation
     from .external import aliases_by_version
+    from .loading import deployability_now
 
-    return {"our_sklearn": sklearn.__version__, "aliases": aliases_by_version([version.model]).get(version.pk, [])}
+    context = {"our_sklearn": sklearn.__version__, "aliases": aliases_by_version([version.model]).get(version.pk, [])}
+    if version.is_external:
+        proposed, why = proposed_evaluation(version)
+        context.update(refused_now=deployability_now(version), proposed_evaluation=proposed, proposed_why=why,
+                       evaluation_choices=evaluation_choices(version))
+    return context
 
 
 @require_POST
@@ -113,7 +121,9 @@ def request_promotion(request, pk: int):
     try:
         promotion = promotion_request(user=request.user, version=version,
                                       target_stage=request.POST.get("target_stage", ""),
-                                      reason=request.POST.get("reason", ""))
+                                      reason=request.POST.get("reason", ""),
+                                      evaluation_dataset_version=request.POST.get("evaluation_dataset_version") or None,
+                                      evaluation_target=request.POST.get("evaluation_target", ""))
     except (ValidationError, Conflict) as exc:
         messages.error(request, error_text(exc))
         return redirect(version)
@@ -160,6 +170,7 @@ def _promotion_context(request, promotion):
                                    or challenger.get("confusion_matrix")),
         "champion_cm": confusion((same or {}).get("champion", {}).get("confusion_matrix")),
         "validation": evidence.get("validation"),
+        "evaluation": evidence.get("evaluation"), "sklearn": evidence.get("sklearn"),
         "can_decide": can_decide and promotion.status == PromotionStatus.PENDING,
         "own_request": promotion.is_own(user),
         "own_because": promotion.own_because(user),
@@ -169,8 +180,8 @@ def _promotion_context(request, promotion):
 def promotion_detail(request, pk: int):
     require_viewer(request)
     promotion = get_object_or_404(PromotionRequest.objects.select_related(
-        "model_version__model", "model_version__run", "requested_by", "on_behalf_of", "decided_by", "job", "champion"
-    ).with_owners(), pk=pk)
+        "model_version__model", "model_version__run", "requested_by", "on_behalf_of", "decided_by", "job", "champion",
+        "evaluation_dataset_version__dataset").with_owners(), pk=pk)
     if request.htmx and request.htmx.target == "gates":
         response = render(request, "registry/promotion.html#gates", _promotion_context(request, promotion))
         if promotion.job and promotion.job.is_finished:

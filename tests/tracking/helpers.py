@@ -86,3 +86,46 @@ def crafted_skops(module: str, name: str) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("schema.json", json.dumps(schema))
     return buffer.getvalue()
+
+
+def colspec(frame, names: list[str]) -> str:
+    """MLflow's signature inputs for ``names`` of ``frame``, as mlflow.models.infer_signature writes them."""
+    kinds = {"i": "long", "f": "double", "b": "boolean", "O": "string"}
+    return json.dumps([{"type": kinds.get(frame[n].dtype.kind, "string"), "name": n, "required": True} for n in names])
+
+
+def log_version(api: Protocol, *, name: str, pipeline, frame, features: list[str], inputs: list[dict] = (),
+                commit: str = "", fmt: str = "skops", experiment_name: str = "") -> dict:
+    """What mlflow.sklearn.log_model and register_model send, through the protocol: a run (with its logged
+    inputs and commit tag), a logged model with its MLmodel and skops file, and version 1 of ``name``."""
+    import skops.io as sio
+
+    experiment_id = api.experiment(experiment_name or f"{name}-exp")
+    run_id = api.run(experiment_id)["run_id"]
+    if commit:
+        api.post("runs/set-tag", {"run_id": run_id, "key": "mlflow.source.git.commit", "value": commit})
+    if inputs:
+        assert api.post("runs/log-inputs", {"run_id": run_id, "datasets": list(inputs)}).status_code == 200
+    trusted = sorted(sio.get_untrusted_types(data=sio.dumps(pipeline)))
+    mlmodel = skops_mlmodel(trusted, fmt=fmt)
+    mlmodel["signature"] = {"inputs": colspec(frame, features)}
+    import sklearn
+
+    mlmodel["flavors"]["sklearn"]["sklearn_version"] = sklearn.__version__
+    info = api.upload_model(experiment_id, run_id, mlmodel, {"model.skops": sio.dumps(pipeline)})
+    api.call("PATCH", f"logged-models/{info['model_id']}", {"model_id": info["model_id"], "status": "LOGGED_MODEL_READY"})
+    api.post("runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": 2})
+    if api.get("registered-models/get", name=name).status_code == 404:
+        assert api.post("registered-models/create", {"name": name}).status_code == 200
+    created = api.post("model-versions/create", {"name": name, "source": f"models:/{info['model_id']}",
+                                                  "run_id": run_id, "model_id": info["model_id"]})
+    assert created.status_code == 200, created.content
+    return {"run_id": run_id, "model_id": info["model_id"], "version": created.json()["model_version"]["version"]}
+
+
+def logged_input(url: str, frame, context: str = "training", name: str = "data") -> dict:
+    """A log-inputs dataset whose source names one of our dataset versions (as from_pandas(source=url) sends)."""
+    schema = json.loads(colspec(frame, list(frame.columns)))
+    return {"tags": [{"key": "mlflow.data.context", "value": context}] if context else [],
+            "dataset": {"name": name, "digest": "d1g35t", "source_type": "http", "source": json.dumps({"url": url}),
+                        "schema": json.dumps({"mlflow_colspec": schema}), "profile": "{}"}}
