@@ -5,6 +5,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from apps.core.api_errors import error_body
+from apps.core.pagination import CursorRefused
 from apps.core.uploads import FileRefused
 
 
@@ -17,6 +18,8 @@ def bad_request(request, exception=None):
         message, fields = str(exception), {"file": str(exception)}
     elif isinstance(exception, TooManyFilesSent):
         message, fields = "Send one file per upload.", {"file": "Send one file per upload."}
+    elif isinstance(exception, CursorRefused):
+        message, fields = str(exception), {exception.field: str(exception)}
     else:
         message, fields = "The request could not be read.", {}
     if _wants_json(request):

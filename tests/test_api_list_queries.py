@@ -69,6 +69,25 @@ def test_an_experiments_runs_endpoint(viewer, client_for, experiment):
     assert_constant_queries(client_for(viewer), f"/api/v1/experiments/{experiment.pk}/", add)
 
 
+def test_an_experiments_runs_list_endpoint(viewer, client_for, experiment):
+    statuses = cycle([JobStatus.SUCCEEDED, JobStatus.QUEUED, JobStatus.FAILED])
+
+    def add(k):
+        return [url_of(RunFactory(experiment=experiment, status=next(statuses))) for _ in range(k)]
+
+    assert_constant_queries(client_for(viewer), f"/api/v1/experiments/{experiment.pk}/runs/", add)
+
+
+def test_a_datasets_versions_list_endpoint(viewer, client_for, engineer):
+    dataset = DatasetVersionFactory(dataset__owner=engineer, created_by=engineer, rows=60).dataset
+
+    def add(k):
+        versions = DatasetVersionFactory.create_batch(k, dataset=dataset, created_by=engineer, rows=60)
+        return [f"sha256={v.sha256}" for v in versions]
+
+    assert_constant_queries(client_for(viewer), f"/api/v1/datasets/{dataset.pk}/versions/", add)
+
+
 def test_the_models_endpoint(viewer, client_for, analyst, run):
     stages = cycle([Stage.NONE, Stage.STAGING, Stage.PRODUCTION])
 
@@ -90,6 +109,22 @@ def test_a_models_versions_endpoint(viewer, client_for, engineer, analyst, exper
         return [url_of(v) for v in made]
 
     assert_constant_queries(client_for(viewer), lambda: f"/api/v1/models/{versions[0].model_id}/", add)
+
+
+@pytest.mark.parametrize("listing", ["versions", "history"])
+def test_a_models_versions_and_history_endpoints(viewer, client_for, engineer, analyst, experiment, listing):
+    stages = cycle([Stage.STAGING, Stage.NONE, Stage.PRODUCTION])
+    versions = []
+
+    def add(k):
+        made = [ModelVersionFactory(run=FittedRunFactory(experiment=experiment, created_by=engineer),
+                                    model_name="grows", stage=next(stages), approver=analyst) for _ in range(k)]
+        versions.extend(made)
+        if listing == "versions":
+            return [url_of(v) for v in made]
+        return [f"version={v.version}" for v in made if v.stage != Stage.NONE]
+
+    assert_constant_queries(client_for(viewer), lambda: f"/api/v1/models/{versions[0].model_id}/{listing}/", add)
 
 
 def test_the_promotions_endpoint(viewer, client_for, analyst, run):

@@ -76,6 +76,19 @@ def test_an_experiments_runs_page(viewer, client_for, experiment):
     assert_constant_queries(client_for(viewer), f"/experiments/{experiment.pk}/", add)
 
 
+@pytest.mark.parametrize("sort", ["-number", "-accuracy", "f1"])
+def test_an_experiments_runs_page_with_finished_runs_and_charts(viewer, client_for, engineer, experiment, sort):
+    """Finished runs carry metrics and params: the table, its sort and both charts read them."""
+    algorithms = cycle(["logistic_regression", "knn_classifier"])
+
+    def add(k):
+        runs = [FittedRunFactory(experiment=experiment, created_by=engineer, algorithm=next(algorithms))
+                for _ in range(k)]
+        return [link(r) for r in runs]
+
+    assert_constant_queries(client_for(viewer), f"/experiments/{experiment.pk}/?sort={sort}", add)
+
+
 def test_the_registry_list(viewer, client_for, analyst, run):
     stages = cycle([Stage.NONE, Stage.STAGING, Stage.PRODUCTION])
 
@@ -155,6 +168,18 @@ def test_a_deployment_page_with_a_long_history(viewer, client_for, engineer, ana
     assert_constant_queries(client_for(viewer), lambda: made[-1].get_absolute_url(), add)
 
 
+def test_the_deploy_pickers_versions(analyst, client_for, engineer, experiment):
+    algorithms = cycle(["logistic_regression", "knn_classifier"])
+
+    def add(k):
+        made = [ModelVersionFactory(run=FittedRunFactory(experiment=experiment, created_by=engineer,
+                                                         algorithm=next(algorithms)), model_name=f"picked-{i % 2}")
+                for i in range(k)]
+        return [f'<option value="{v.pk}">' for v in made]
+
+    assert_constant_queries(client_for(analyst), "/deployments/", add)
+
+
 def test_the_monitoring_overview(viewer, client_for, analyst, run):
     def add(k):
         policies = []
@@ -211,3 +236,13 @@ def test_the_datasets_list(viewer, client_for, engineer):
         return [link(v.dataset) for v in versions]
 
     assert_constant_queries(client_for(viewer), "/datasets/", add)
+
+
+def test_a_datasets_page_with_many_versions(viewer, client_for, engineer):
+    dataset = DatasetVersionFactory(dataset__owner=engineer, created_by=engineer, rows=60).dataset
+
+    def add(k):
+        versions = DatasetVersionFactory.create_batch(k, dataset=dataset, created_by=engineer, rows=60)
+        return [f'href="{v.get_absolute_url()}"' for v in versions]
+
+    assert_constant_queries(client_for(viewer), f"/datasets/{dataset.pk}/", add)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,11 +13,14 @@ from kombu import Connection
 
 from . import roles
 from .models import AuditEvent, Job
+from .pagination import page_from_request
 from .services import job_cancel, job_create
 from .tasks import SELFCHECK
 
 # htmx stops polling when a fragment answers with this status
 HTMX_STOP_POLLING = 286
+JOBS_PER_PAGE = 50
+AUDIT_EVENTS_PER_PAGE = 100
 
 
 def require_viewer(request) -> None:
@@ -28,12 +30,12 @@ def require_viewer(request) -> None:
 
 def job_list(request):
     require_viewer(request)
-    jobs = Job.objects.select_related("created_by", "target_type")
+    jobs = Job.objects.select_related("created_by", "target_type").defer("params", "result", "error")
     status = request.GET.get("status")
     if status:
         jobs = jobs.filter(status=status)
-    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
-    return render(request, "core/job_list.html", {"page": page, "status": status})
+    return render(request, "core/job_list.html", {"page": page_from_request(request, jobs, size=JOBS_PER_PAGE),
+                                                  "status": status})
 
 
 def job_detail(request, pk: int):
@@ -69,7 +71,7 @@ def audit_list(request):
     action = request.GET.get("action", "").strip()
     if action:
         events = events.filter(action__startswith=action)
-    page = Paginator(events, 100).get_page(request.GET.get("page"))
+    page = page_from_request(request, events, size=AUDIT_EVENTS_PER_PAGE)
     return render(request, "core/audit_list.html", {"page": page, "action": action})
 
 

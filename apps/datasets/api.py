@@ -1,16 +1,26 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.models import Job
+from apps.core.pagination import (
+    API_DEFAULT_LIMIT,
+    LIST_PARAMETERS,
+    SORTED_LIST_PARAMETERS,
+    api_list_response,
+    api_sorted_page,
+    keyset_page,
+    with_next_link,
+)
 
 from .models import Dataset, DatasetVersion, VersionSource
-from .selectors import dataset_list
+from .selectors import SORTS, dataset_list
 from .services import UploadTooLarge, dataset_create, dataset_version_upload
 
 
@@ -57,10 +67,16 @@ class DatasetIn(serializers.Serializer):
 
 
 class DatasetListApi(APIView):
-    @extend_schema(summary="List datasets", parameters=[])
+    @extend_schema(summary="List datasets, a page at a time", parameters=[
+        OpenApiParameter("q", str, description="only datasets whose name, description or tags contain this"),
+        OpenApiParameter("sort", str, enum=list(SORTS), description="the order (default name)"),
+        *SORTED_LIST_PARAMETERS,
+    ])
     def get(self, request):
         datasets = dataset_list(query=request.query_params.get("q", ""), sort=request.query_params.get("sort", "name"))
-        return Response([dataset_body(d) | {"version_count": d.version_count} for d in datasets[:500]])
+        rows, next_url = api_sorted_page(request, datasets)
+        return with_next_link(Response([dataset_body(d) | {"version_count": d.version_count} for d in rows]),
+                              next_url)
 
     @extend_schema(request=DatasetIn, summary="Create a dataset")
     def post(self, request):
@@ -71,11 +87,20 @@ class DatasetListApi(APIView):
 
 
 class DatasetDetailApi(APIView):
-    @extend_schema(summary="A dataset with its versions")
+    @extend_schema(summary="A dataset with its newest versions (versions_next: the rest, page by page)")
     def get(self, request, pk: int):
         dataset = get_object_or_404(Dataset.objects.select_related("owner"), pk=pk)
-        versions = dataset.versions.select_related("created_by").defer("profile", "reference", "schema")
-        return Response(dataset_body(dataset) | {"versions": [version_summary(v) for v in versions]})
+        page = keyset_page(_versions_of(dataset), size=API_DEFAULT_LIMIT)
+        next_url = None
+        if page.older is not None:
+            next_url = request.build_absolute_uri(reverse("api:dataset_version_upload", args=[dataset.pk])) + (
+                f"?before={page.older}")
+        return Response(dataset_body(dataset) | {"versions": [version_summary(v) for v in page.rows],
+                                                 "versions_next": next_url})
+
+
+def _versions_of(dataset: Dataset):
+    return dataset.versions.select_related("created_by").defer("profile", "reference", "schema")
 
 
 class DatasetVersionUploadApi(APIView):
@@ -83,6 +108,11 @@ class DatasetVersionUploadApi(APIView):
     # (the service checks the same capability for every other caller)
     required_capabilities = {"POST": "upload_dataset"}
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(summary="A dataset's versions, newest first", parameters=LIST_PARAMETERS)
+    def get(self, request, pk: int):
+        dataset = get_object_or_404(Dataset, pk=pk)
+        return api_list_response(request, _versions_of(dataset), version_summary)
 
     @extend_schema(
         summary="Upload a file as a new version (multipart `file`, optional `note`)",

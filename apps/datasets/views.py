@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from apps.core import roles
 from apps.core.jobs import JobFailed
 from apps.core.messages import error_messages, error_text
+from apps.core.pagination import keyset_page, page_from_request
 from apps.core.services import jobs_for
 from apps.core.views import require_viewer
 from apps.ml.errors import DataFileError
@@ -29,6 +30,8 @@ from .services import (
     may_upload,
     version_local_path,
 )
+
+VERSIONS_PER_PAGE = 50
 
 
 def dataset_list(request):
@@ -59,13 +62,14 @@ def dataset_new(request):
 def dataset_detail(request, pk: int):
     require_viewer(request)
     dataset = get_object_or_404(Dataset.objects.select_related("owner"), pk=pk)
-    versions = list(selectors.versions_light(dataset))
+    page = page_from_request(request, selectors.versions_light(dataset), size=VERSIONS_PER_PAGE)
     return render(
         request,
         "datasets/detail.html",
         {
             "dataset": dataset,
-            "versions": versions,
+            "versions": page.rows,
+            "page": page,
             "can_upload": may_upload(request.user),
             "max_upload": max_upload_bytes(),
         },
@@ -93,7 +97,8 @@ def dataset_upload(request, pk: int):
         context = {"dataset": dataset, "upload_error": error, "max_upload": max_upload_bytes(), "can_upload": True}
         template = "datasets/detail.html#upload" if request.htmx else "datasets/detail.html"
         if not request.htmx:
-            context["versions"] = list(selectors.versions_light(dataset))
+            page = keyset_page(selectors.versions_light(dataset), size=VERSIONS_PER_PAGE)
+            context.update(versions=page.rows, page=page)
         return render(request, template, context, status=400)
     if not created:
         messages.info(request, f"These bytes are already {version} (same sha256); no new version was made.")

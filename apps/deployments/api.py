@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.pagination import LIST_PARAMETERS, api_page, with_next_link
 from apps.registry.models import ModelVersion
 
 from .models import Deployment, Environment
@@ -41,14 +42,15 @@ class DeployIn(serializers.Serializer):
 
 
 class DeploymentListApi(APIView):
-    @extend_schema(summary="Deployments (?status=active) with 24-hour traffic")
+    @extend_schema(summary="Deployments, newest first (?status=active) with 24-hour traffic",
+                   parameters=LIST_PARAMETERS)
     def get(self, request):
         items = Deployment.objects.select_related("model", "model_version", "environment", "deployed_by")
         if request.query_params.get("status"):
             items = items.filter(status=request.query_params["status"])
-        items = list(items[:500])
-        stats = traffic_24h([d.pk for d in items])
-        return Response([deployment_body(d, stats[d.pk]) for d in items])
+        rows, next_url = api_page(request, items)
+        stats = traffic_24h([d.pk for d in rows])
+        return with_next_link(Response([deployment_body(d, stats[d.pk]) for d in rows]), next_url)
 
     @extend_schema(request=DeployIn, summary="Deploy a version to an environment (replaces the active one)")
     def post(self, request):

@@ -19,6 +19,18 @@ from .models import BatchScore, Deployment, DeploymentStatus, Environment, Predi
 from .selectors import timeseries, traffic_24h
 from .services import batch_create, deployment_create, deployment_rollback
 
+DEPLOY_CHOICES = 50
+
+
+def _deploy_choices(search: str) -> list[ModelVersion]:
+    """The picker's versions: the newest non-archived ones whose model's name contains ``search``,
+    listed by model; a registry of thousands of versions is searched, not listed."""
+    versions = ModelVersion.objects.exclude(stage="archived").only("version", "stage", "model", "model__name")
+    if search:
+        versions = versions.filter(model__name__icontains=search)
+    newest = versions.select_related("model").order_by("-id")[:DEPLOY_CHOICES]
+    return sorted(newest, key=lambda v: (v.model.name, -v.version))
+
 
 def deployment_list(request):
     require_viewer(request)
@@ -29,10 +41,12 @@ def deployment_list(request):
     by_env = {e.pk: [] for e in environments}
     for d in active:
         by_env.setdefault(d.environment_id, []).append({"deployment": d, "stats": stats[d.pk]})
-    deployable = ModelVersion.objects.exclude(stage="archived").select_related("model").order_by("model__name", "-version")
+    search = request.GET.get("version_search", "").strip()[:100]
     return render(request, "deployments/list.html", {
         "sections": [(e, by_env.get(e.pk, [])) for e in environments],
-        "deployable": deployable,
+        "deployable": _deploy_choices(search),
+        "version_search": search,
+        "deploy_choices": DEPLOY_CHOICES,
         "environments": environments,
         "can_deploy": may_deploy_somewhere(request.user),
     })

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.pagination import API_DEFAULT_LIMIT, LIST_PARAMETERS, api_list_response, keyset_page
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.ml.catalog import list_algorithms
 
@@ -91,9 +93,9 @@ class AlgorithmListApi(APIView):
 
 class ExperimentListApi(APIView):
     required_capabilities = {"POST": "launch_training"}
-    @extend_schema(summary="List experiments")
+    @extend_schema(summary="List experiments, newest first", parameters=LIST_PARAMETERS)
     def get(self, request):
-        return Response([experiment_body(e) for e in Experiment.objects.all()[:500]])
+        return api_list_response(request, Experiment.objects.all(), experiment_body)
 
     @extend_schema(request=ExperimentIn, summary="Create an experiment")
     def post(self, request):
@@ -104,15 +106,31 @@ class ExperimentListApi(APIView):
 
 
 class ExperimentDetailApi(APIView):
-    @extend_schema(summary="An experiment with its runs")
+    @extend_schema(summary="An experiment with its newest runs (runs_next: the rest, page by page)")
     def get(self, request, pk: int):
         experiment = get_object_or_404(Experiment, pk=pk)
-        runs = experiment.runs.filter(parent__isnull=True).select_related("job", "experiment")
-        return Response(experiment_body(experiment) | {"runs": [run_body(r, full=False) for r in runs]})
+        page = keyset_page(_runs_of(experiment), size=API_DEFAULT_LIMIT)
+        next_url = None
+        if page.older is not None:
+            next_url = request.build_absolute_uri(reverse("api:run_launch", args=[experiment.pk])) + (
+                f"?before={page.older}")
+        return Response(experiment_body(experiment) | {"runs": [run_body(r, full=False) for r in page.rows],
+                                                       "runs_next": next_url})
+
+
+def _runs_of(experiment: Experiment):
+    return experiment.runs.filter(parent__isnull=True).select_related("job", "experiment").defer(
+        "charts", "importances", "signature", "log", "spec", "cv_scores", "latest_metrics", "experiment__description")
 
 
 class RunLaunchApi(APIView):
     required_capabilities = {"POST": "launch_training"}
+
+    @extend_schema(summary="An experiment's runs, newest first", parameters=LIST_PARAMETERS)
+    def get(self, request, pk: int):
+        experiment = get_object_or_404(Experiment, pk=pk)
+        return api_list_response(request, _runs_of(experiment), lambda r: run_body(r, full=False))
+
     @extend_schema(request=RunIn, summary="Launch a training run (202 with its job)")
     def post(self, request, pk: int):
         experiment = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)

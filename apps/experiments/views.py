@@ -5,7 +5,10 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.core.paginator import Paginator
+from django.db.models import Count, F, FloatField, OuterRef, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
@@ -25,14 +28,22 @@ from .forms import ExperimentForm, RunLaunchForm, param_fields, params_and_grid
 from .models import Experiment, Run, TaskType
 from .services import experiment_create, run_again, run_cancel, run_launch
 
+EXPERIMENTS_PER_PAGE = 50
+RUNS_PER_PAGE = 50
+CHART_RUNS = 200
+DATASET_VERSION_CHOICES = 50
+
 
 def experiment_list(request):
     require_viewer(request)
+    top_level_runs = Run.objects.filter(experiment=OuterRef("pk"), parent__isnull=True).order_by().values("experiment")
     experiments = Experiment.objects.select_related("dataset", "created_by").annotate(
-        run_count=Count("runs", filter=Q(runs__parent__isnull=True))
-    )
+        # counted for the page's rows only, not grouped over every run of every experiment
+        run_count=Coalesce(Subquery(top_level_runs.annotate(n=Count("*")).values("n")), 0)
+    ).order_by("-created_at", "-id")
+    page = Paginator(experiments, EXPERIMENTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "experiments/list.html", {
-        "experiments": experiments, "can_launch": roles.can(request.user, "launch_training"),
+        "experiments": page.object_list, "page": page, "can_launch": roles.can(request.user, "launch_training"),
     })
 
 
@@ -69,29 +80,36 @@ def experiment_new(request):
     return render(request, "experiments/new.html", context, status=400 if errors else 200)
 
 
-def _runs_table(request, experiment):
+def _runs_table(request, experiment, metric_names: list[str]):
+    """One page of the experiment's runs, filtered and sorted in the database."""
     runs = (
         experiment.runs.filter(parent__isnull=True)
         .select_related("job", "dataset_version", "created_by")
-        .defer("charts", "importances", "signature", "log", "spec", "cv_scores")
+        .defer("charts", "importances", "signature", "log", "spec", "cv_scores", "cv_mean", "library_versions",
+               "latest_metrics", "tags", "model_outputs")
     )
     algorithm, status = request.GET.get("algorithm", ""), request.GET.get("status", "")
     if algorithm:
         runs = runs.filter(algorithm=algorithm)
     if status:
         runs = runs.filter(job__status=status)
-    runs = list(runs)
     sort = request.GET.get("sort", "-number")
-    key = sort.lstrip("-")
-    reverse = sort.startswith("-")
-    if key == "number":
-        runs.sort(key=lambda r: r.number, reverse=reverse)
-    elif key in ml_metrics.METRICS:
-        present = [r for r in runs if (r.metrics or {}).get(key) is not None]
-        absent = [r for r in runs if (r.metrics or {}).get(key) is None]
-        present.sort(key=lambda r: r.metrics[key], reverse=reverse)
-        runs = present + absent
-    return runs, {"algorithm": algorithm, "status": status, "sort": sort}
+    key, descending = sort.lstrip("-"), sort.startswith("-")
+    if key in metric_names:
+        value = F("_sort_value").desc(nulls_last=True) if descending else F("_sort_value").asc(nulls_last=True)
+        runs = runs.annotate(_sort_value=Cast(KeyTextTransform(key, "metrics"), FloatField())).order_by(value,
+                                                                                                       "-number")
+    else:
+        sort = "number" if sort == "number" else "-number"
+        runs = runs.order_by("number" if sort == "number" else "-number")
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    return page, {"algorithm": algorithm, "status": status, "sort": sort}
+
+
+def _chart_runs(experiment) -> list[Run]:
+    """The newest finished runs, with only what the charts draw: a chart of 10,000 bars helps nobody."""
+    return list(experiment.runs.filter(parent__isnull=True, metrics__has_key=experiment.primary_metric)
+                .order_by("-number").only("experiment", "number", "algorithm", "params", "metrics")[:CHART_RUNS])
 
 
 def experiment_detail(request, pk: int):
@@ -99,12 +117,13 @@ def experiment_detail(request, pk: int):
     experiment = get_object_or_404(Experiment.objects.select_related("dataset", "created_by"), pk=pk)
     if experiment.is_mlflow:
         return views_mlflow.mlflow_experiment_detail(request, experiment)
-    runs, filters = _runs_table(request, experiment)
     metric_names = [m for m, _ in ml_metrics.primary_metric_choices(experiment.task_type)]
-    active = any(r.is_active for r in runs)
+    page, filters = _runs_table(request, experiment, metric_names)
+    active = any(r.is_active for r in page)
     context = {
-        "experiment": experiment, "runs": runs, "filters": filters, "metric_names": metric_names,
-        "metric_labels": {m: ml_metrics.METRICS[m]["label"] for m in metric_names}, "active": active,
+        "experiment": experiment, "page": page, "runs": page.object_list, "filters": filters,
+        "metric_names": metric_names, "active": active,
+        "metric_labels": {m: ml_metrics.METRICS[m]["label"] for m in metric_names},
     }
     if request.htmx and request.htmx.target == "runs-table":
         response = render(request, "experiments/detail.html#runs", context)
@@ -114,15 +133,17 @@ def experiment_detail(request, pk: int):
     algorithms = list_algorithms(experiment.task_type)
     keys = [a["key"] for a in algorithms]
     chosen = request.GET.get("algorithm") if request.GET.get("algorithm") in keys else (keys[0] if keys else "")
-    params = [p for r in runs for p in (r.params or {})]
+    finished = _chart_runs(experiment)
+    params = [p for r in finished for p in (r.params or {})]
     param = request.GET.get("param") or (params[0] if params else "")
-    finished = [r for r in runs if r.metrics]
     context.update({
         "algorithms": algorithms,
         "chosen_algorithm": chosen,
         "fields": param_fields(chosen) if chosen else [],
-        "versions": experiment.dataset.versions.defer("profile", "reference", "schema", "validation"),
+        "versions": experiment.dataset.versions.defer("profile", "reference", "schema", "validation")
+        .order_by("-number")[:DATASET_VERSION_CHOICES],
         "can_launch": roles.can(request.user, "launch_training"),
+        "chart_runs": len(finished) if len(finished) == CHART_RUNS else None,
         "metric_chart": charts.metric_by_run(finished, experiment.primary_metric),
         "param_chart": charts.param_vs_metric(finished, experiment.primary_metric, param) if param else None,
         "param_choices": sorted(set(params)),

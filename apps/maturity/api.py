@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.pagination import LIST_PARAMETERS, api_page, with_next_link
 from apps.registry.models import RegisteredModel
 
 from .criteria import evaluate_all
@@ -30,20 +31,22 @@ def change_body(change: PipelineChange) -> dict:
 
 
 class MaturityListApi(APIView):
-    @extend_schema(summary="Each model's maturity level, criteria with evidence, and its history (one point a day)")
+    @extend_schema(summary="Each model's maturity level, criteria with evidence, and its history (one point a day); "
+                           "models newest first, a page at a time", parameters=LIST_PARAMETERS)
     def get(self, request):
-        results = evaluate_all()
+        models, next_url = api_page(request, RegisteredModel.objects.only("id"))
+        ids = [m.pk for m in models]
         history: dict[int, OrderedDict] = {}
-        for model_id, taken_at, level in (MaturitySnapshot.objects.order_by("taken_at", "id")
+        for model_id, taken_at, level in (MaturitySnapshot.objects.filter(model_id__in=ids).order_by("taken_at", "id")
                                           .values_list("model_id", "taken_at", "level")):
             history.setdefault(model_id, OrderedDict())[taken_at.date().isoformat()] = level  # a day's last level
-        return Response([
+        return with_next_link(Response([
             {**r.as_dict(),
              "production_version": r.production_version.version if r.production_version else None,
              "health": r.health,
              "history": [{"date": d, "level": lvl} for d, lvl in history.get(r.model.pk, {}).items()]}
-            for r in results
-        ])
+            for r in evaluate_all(model_ids=ids)
+        ]), next_url)
 
 
 class SpecIn(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.pagination import LIST_PARAMETERS, api_list_response
 from apps.deployments.models import Deployment
 
 from .models import DriftReport
@@ -38,12 +39,12 @@ def report_body(r: DriftReport) -> dict:
 
 
 class DriftReportsApi(APIView):
-    @extend_schema(summary="Drift reports of the model in this deployment's environment, newest first")
+    @extend_schema(summary="Drift reports of the model in this deployment's environment, newest first",
+                   parameters=LIST_PARAMETERS)
     def get(self, request, pk: int):
         deployment = get_object_or_404(Deployment, pk=pk)
         policy = policy_ensure(model=deployment.model, environment=deployment.environment)
-        reports = policy.reports.all()[:200]
-        return Response([report_body(r) for r in reports])
+        return api_list_response(request, policy.reports.all(), report_body)
 
 
 class CheckIn(serializers.Serializer):

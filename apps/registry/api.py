@@ -1,15 +1,24 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.pagination import (
+    API_DEFAULT_LIMIT,
+    LIST_PARAMETERS,
+    api_list_response,
+    api_page,
+    keyset_page,
+    with_next_link,
+)
 from apps.experiments.models import Run
 
-from .models import ModelVersion, PromotionRequest, PromotionStatus, RegisteredModel, StageTransition
+from .models import ModelVersion, PromotionRequest, PromotionStatus, RegisteredModel, Stage, StageTransition
 from .services import (
     model_version_register,
     production_at,
@@ -112,31 +121,76 @@ class RunRegisterApi(APIView):
         return Response(version_body(version), status=status.HTTP_201_CREATED)
 
 
+def _live_versions(models: list[RegisteredModel]) -> dict[int, list[dict]]:
+    """Each model's staging and production versions, in one query for the page's models."""
+    live: dict[int, list[dict]] = {m.pk: [] for m in models}
+    for v in (ModelVersion.objects.filter(model__in=list(live), stage__in=[Stage.STAGING, Stage.PRODUCTION])
+              .order_by("-version").only("id", "model_id", "version", "stage")):
+        live[v.model_id].append({"id": v.pk, "version": v.version, "stage": v.stage})
+    return live
+
+
 class ModelListApi(APIView):
-    @extend_schema(summary="Registered models with their live versions")
+    @extend_schema(summary="Registered models, newest first, with their live (staging and production) versions",
+                   parameters=LIST_PARAMETERS)
     def get(self, request):
-        models = RegisteredModel.objects.prefetch_related("versions")
-        return Response([
-            model_body(m) | {"versions": [{"id": v.pk, "version": v.version, "stage": v.stage} for v in m.versions.all()]}
-            for m in models
-        ])
+        rows, next_url = api_page(request, RegisteredModel.objects.all())
+        live = _live_versions(rows)
+        response = Response([model_body(m) | {"versions": live[m.pk], "versions_url": _versions_url(request, m)}
+                             for m in rows])
+        return with_next_link(response, next_url)
+
+
+def _versions_url(request, model: RegisteredModel) -> str:
+    return request.build_absolute_uri(reverse("api:model_versions", args=[model.pk]))
+
+
+def _versions_of(model: RegisteredModel):
+    return model.versions.select_related("model")
+
+
+def _history_of(model: RegisteredModel):
+    return StageTransition.objects.filter(model_version__model=model).select_related("model_version", "actor")
+
+
+def transition_body(t: StageTransition) -> dict:
+    return {"id": t.pk, "version": t.model_version.version, "from": t.from_stage, "to": t.to_stage,
+            "actor": t.actor.get_username() if t.actor else None, "reason": t.reason,
+            "promotion": t.promotion_id, "at": t.created_at.isoformat()}
 
 
 class ModelDetailApi(APIView):
-    @extend_schema(summary="A model, its versions and its stage history")
+    @extend_schema(summary="A model, its newest versions and stage changes (the rest page by page: "
+                           "versions_next, history_next)")
     def get(self, request, pk: int):
         model = get_object_or_404(RegisteredModel, pk=pk)
-        versions = model.versions.select_related("model")
-        history = StageTransition.objects.filter(model_version__model=model).select_related("model_version", "actor")
+        versions = keyset_page(_versions_of(model), size=API_DEFAULT_LIMIT)
+        history = keyset_page(_history_of(model), size=API_DEFAULT_LIMIT)
+
+        def next_of(name: str, page) -> str | None:
+            url = request.build_absolute_uri(reverse(name, args=[model.pk]))
+            return None if page.older is None else f"{url}?before={page.older}"
+
         return Response(model_body(model) | {
-            "versions": [version_body(v) for v in versions],
-            "history": [
-                {"version": t.model_version.version, "from": t.from_stage, "to": t.to_stage,
-                 "actor": t.actor.get_username() if t.actor else None, "reason": t.reason,
-                 "promotion": t.promotion_id, "at": t.created_at.isoformat()}
-                for t in history
-            ],
+            "versions": [version_body(v) for v in versions.rows],
+            "versions_next": next_of("api:model_versions", versions),
+            "history": [transition_body(t) for t in history.rows],
+            "history_next": next_of("api:model_history", history),
         })
+
+
+class ModelVersionListApi(APIView):
+    @extend_schema(summary="A model's versions, newest first", parameters=LIST_PARAMETERS)
+    def get(self, request, pk: int):
+        model = get_object_or_404(RegisteredModel, pk=pk)
+        return api_list_response(request, _versions_of(model), version_body)
+
+
+class ModelHistoryApi(APIView):
+    @extend_schema(summary="A model's stage changes, newest first", parameters=LIST_PARAMETERS)
+    def get(self, request, pk: int):
+        model = get_object_or_404(RegisteredModel, pk=pk)
+        return api_list_response(request, _history_of(model), transition_body)
 
 
 class ProductionAtApi(APIView):
@@ -179,13 +233,14 @@ class PromotionCreateApi(APIView):
 
 
 class PromotionListApi(APIView):
-    @extend_schema(summary="Promotion requests (?status=pending|approved|rejected)")
+    @extend_schema(summary="Promotion requests, newest first (?status=pending|approved|rejected)",
+                   parameters=LIST_PARAMETERS)
     def get(self, request):
         items = PromotionRequest.objects.select_related("requested_by", "on_behalf_of", "decided_by", "job")
         wanted = request.query_params.get("status")
         if wanted in PromotionStatus.values:
             items = items.filter(status=wanted)
-        return Response([promotion_body(p) for p in items[:200]])
+        return api_list_response(request, items, promotion_body)
 
 
 class PromotionDetailApi(APIView):

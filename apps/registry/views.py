@@ -4,7 +4,10 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Prefetch
+from django.core.paginator import Paginator
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -14,6 +17,7 @@ from apps.core import charts as core_charts
 from apps.core import roles
 from apps.core.api_errors import Conflict
 from apps.core.messages import error_text
+from apps.core.pagination import page_from_request
 from apps.core.views import require_viewer
 from apps.experiments.charts import confusion
 from apps.experiments.models import Run
@@ -28,34 +32,58 @@ from .services import (
     promotion_request,
 )
 
+MODELS_PER_PAGE = 50
+VERSIONS_PER_PAGE = 50
+CHART_VERSIONS = 200
+HISTORY_ROWS = 50
+PROMOTIONS_PER_PAGE = 50
+
 
 def model_list(request):
     require_viewer(request)
-    models = RegisteredModel.objects.annotate(version_count=Count("versions")).prefetch_related(
-        Prefetch("versions", queryset=ModelVersion.objects.filter(stage__in=[Stage.PRODUCTION, Stage.STAGING]),
-                 to_attr="live_versions")
+    versions = ModelVersion.objects.filter(model=OuterRef("pk")).order_by().values("model")
+    models = RegisteredModel.objects.annotate(
+        # counted for the page's models only, not grouped over every version of every model
+        version_count=Coalesce(Subquery(versions.annotate(n=Count("*")).values("n")), 0),
+    ).order_by("name")
+    page = Paginator(models, MODELS_PER_PAGE).get_page(request.GET.get("page"))
+    live = ModelVersion.objects.filter(model__in=[m.pk for m in page.object_list],
+                                       stage__in=[Stage.PRODUCTION, Stage.STAGING]).select_related("model")
+    by_model: dict[int, dict] = {}
+    for v in live:
+        by_model.setdefault(v.model_id, {})[v.stage] = v
+    rows = [{"model": m, "production": by_model.get(m.pk, {}).get(Stage.PRODUCTION),
+             "staging": by_model.get(m.pk, {}).get(Stage.STAGING)} for m in page.object_list]
+    return render(request, "registry/list.html", {"rows": rows, "page": page})
+
+
+def _versions_chart(model: RegisteredModel) -> dict | None:
+    """The primary metric of the newest versions, read as two columns (not the versions' JSON)."""
+    metric = model.primary_metric
+    points = list(model.versions.order_by("-version").values_list("version", KeyTransform(metric, "metrics"))
+                  [:CHART_VERSIONS])[::-1]
+    if not points:
+        return None
+    label = METRICS.get(metric, {}).get("label", metric)
+    newest = f", the newest {CHART_VERSIONS}" if len(points) == CHART_VERSIONS else ""
+    return core_charts.lines(
+        [f"v{number}" for number, _ in points], {label: [value for _, value in points]},
+        title=f"{label} across versions (holdout{newest})", x_title="version", y_title=label,
+        caption="Each version's score on its own holdout; a new version should not fall below the one in production.",
     )
-    rows = []
-    for m in models:
-        live = {v.stage: v for v in m.live_versions}
-        rows.append({"model": m, "production": live.get(Stage.PRODUCTION), "staging": live.get(Stage.STAGING)})
-    return render(request, "registry/list.html", {"rows": rows})
 
 
 def model_detail(request, pk: int):
     require_viewer(request)
     model = get_object_or_404(RegisteredModel.objects.select_related("owner"), pk=pk)
-    versions = list(model.versions.select_related("run__experiment", "created_by").order_by("-version"))
+    versions = (model.versions.select_related("run__experiment", "created_by", "model").order_by("-version")
+                .defer("signature", "tags", "flavors", "signature_outputs", "untrusted_types",
+                       "declared_trusted_types", "not_deployable_reasons", "classes",
+                       "run__charts", "run__importances", "run__signature", "run__log", "run__spec",
+                       "run__cv_scores", "run__latest_metrics", "run__tags", "run__model_outputs"))
+    page = Paginator(versions, VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
     history = StageTransition.objects.filter(model_version__model=model).select_related(
-        "model_version", "actor", "promotion")[:200]
-    metric = model.primary_metric
-    points = [(f"v{v.version}", v.metrics.get(metric)) for v in sorted(versions, key=lambda v: v.version)]
-    figure = core_charts.lines(
-        [p[0] for p in points], {METRICS.get(metric, {}).get("label", metric): [p[1] for p in points]},
-        title=f"{METRICS.get(metric, {}).get('label', metric)} across versions (holdout)", x_title="version",
-        y_title=METRICS.get(metric, {}).get("label", metric),
-        caption="Each version's score on its own holdout; a new version should not fall below the one in production.",
-    ) if points else None
+        "model_version", "actor", "promotion").order_by("-created_at", "-id")[:HISTORY_ROWS]
     at_raw = request.GET.get("at", "")
     at_result = None
     if at_raw:
@@ -65,8 +93,8 @@ def model_detail(request, pk: int):
         else:
             at_result = {"when": when, "version": production_at(model, when)}
     return render(request, "registry/model.html", {
-        "model": model, "versions": versions, "history": history, "figure": figure,
-        "at": at_raw, "at_result": at_result,
+        "model": model, "versions": page.object_list, "page": page, "history": history,
+        "history_rows": HISTORY_ROWS, "figure": _versions_chart(model), "at": at_raw, "at_result": at_result,
     })
 
 
@@ -135,11 +163,13 @@ def queue(request):
     require_viewer(request)
     status = request.GET.get("status", PromotionStatus.PENDING)
     promotions = PromotionRequest.objects.select_related(
-        "model_version__model", "requested_by", "on_behalf_of", "decided_by", "job").with_owners().order_by("-created_at")
+        "model_version__model", "requested_by", "on_behalf_of", "decided_by", "job",
+    ).defer("evidence", "job__params", "job__result", "model_version__signature").with_owners()
     if status in PromotionStatus.values:
         promotions = promotions.filter(status=status)
+    page = page_from_request(request, promotions, size=PROMOTIONS_PER_PAGE)
     return render(request, "registry/queue.html", {
-        "promotions": promotions[:200], "status": status, "statuses": PromotionStatus.choices,
+        "promotions": page.rows, "page": page, "status": status, "statuses": PromotionStatus.choices,
     })
 
 
