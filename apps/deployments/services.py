@@ -58,8 +58,8 @@ def deployment_create(*, user, version: ModelVersion, environment: Environment, 
         raise PermissionDenied(f"Your role cannot deploy to {environment.name}.")
     if not environment.accepts(version.stage):
         raise ValidationError({"model_version": (
-            f"{environment.name} accepts only versions in {environment.get_required_stage_display()}; "
-            f"{version} is in {version.stage}.")})
+            f"{environment.name} takes versions in stage: {environment.get_required_stage_display()}; "
+            f"{version} is in stage {version.stage}: ask for its promotion first.")})
     _refuse_not_deployable(version)
     try:
         with transaction.atomic():

@@ -190,7 +190,7 @@ def test_production_accepts_only_production_versions(engineer, analyst, experime
     from tests.factories import trained_run
 
     version = model_version_register(user=engineer, run=trained_run(engineer, experiment), model_name="raw")
-    with pytest.raises(ValidationError, match="accepts only versions in production only"):
+    with pytest.raises(ValidationError, match="production takes versions in stage: production only; .* ask for its promotion first"):
         deployment_create(user=analyst, version=version, environment=environments["production"])
 
 
