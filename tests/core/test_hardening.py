@@ -13,11 +13,6 @@ from apps.registry.services import model_version_register, promotion_approve, pr
 from tests.factories import csv_file, make_experiment, make_version, mixed_frame, trained_run
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
 def experiment(engineer):
     d = Dataset.objects.create(name="hardening", owner=engineer)

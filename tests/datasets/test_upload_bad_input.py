@@ -17,12 +17,6 @@ from apps.datasets.models import Dataset, DatasetVersion
 
 
 @pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-@pytest.fixture
 def dataset(engineer):
     return Dataset.objects.create(name="sales", owner=engineer)
 

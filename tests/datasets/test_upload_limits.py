@@ -25,12 +25,6 @@ from tests.factories import make_version, mixed_frame
 
 
 @pytest.fixture
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
-
-
-@pytest.fixture
 def dataset(engineer):
     return Dataset.objects.create(name="limits", owner=engineer)
 

@@ -11,11 +11,6 @@ from apps.experiments.models import Experiment, Run
 from tests.factories import make_experiment, make_version, mixed_frame
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
 def dataset(engineer):
     d = Dataset.objects.create(name="shop", owner=engineer)

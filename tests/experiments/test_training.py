@@ -13,11 +13,6 @@ from apps.ml.train import TrainingSpec, build_pipeline, holdout_split
 from tests.factories import make_experiment, make_version, mixed_frame, train_inline
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
 def experiment(engineer):
     d = Dataset.objects.create(name="shop", owner=engineer)

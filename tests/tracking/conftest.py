@@ -16,6 +16,16 @@ def token_for(db):
 
 
 @pytest.fixture
+def api(engineer, token_for):
+    """The protocol as the client sends it, through Django's test client, with the engineer's token."""
+    from django.test import Client
+
+    from tests.tracking.helpers import Protocol
+
+    return Protocol(Client(), token_for(engineer))
+
+
+@pytest.fixture
 def mlflow_client(live_server, transactional_db, engineer, token_for, monkeypatch):
     """The mlflow module pointed at our server as a notebook would be: two environment variables."""
     import mlflow

@@ -19,15 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def artifact_limit(settings):
     settings.TRACKING_ARTIFACT_MAX_BYTES = 10_000
-    return tmp_path / "media"
-
-
-@pytest.fixture
-def api(engineer, token_for):
-    return Protocol(Client(), token_for(engineer))
 
 
 @pytest.fixture

@@ -4,26 +4,17 @@ allow-list grows only by admins, with scikit-learn, numpy and scipy names, each 
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from apps.core.models import AuditEvent
 from apps.datasets.models import Dataset
 from apps.experiments.models import RunInput
 from apps.registry.models import ModelVersion, TrustedType
 from tests.factories import make_experiment, make_version, mixed_frame, trained_run
-from tests.tracking.helpers import Protocol, assert_mlflow_error, crafted_skops, skops_mlmodel
+from tests.tracking.helpers import assert_mlflow_error, crafted_skops, skops_mlmodel
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def api(engineer, token_for):
-    return Protocol(Client(), token_for(engineer))
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from django.test import Client
 
 from apps.core.models import Job
 from apps.datasets.models import Dataset, DatasetVersion
@@ -15,21 +14,13 @@ from apps.registry.external import trusted_type_add, trusted_type_remove
 from apps.registry.models import ModelVersion, PromotionRequest, TrustedType
 from tests.factories import evaluated, make_version
 from tests.tracking.conftest import forest_pipeline
-from tests.tracking.helpers import Protocol, log_version, logged_input
+from tests.tracking.helpers import log_version, logged_input
 
 pytestmark = pytest.mark.django_db
 
 FEATURES = ["tenure", "charges", "contract"]
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def api(engineer, token_for):
-    return Protocol(Client(), token_for(engineer))
 
 
 @pytest.fixture

@@ -18,10 +18,6 @@ pytestmark = pytest.mark.django_db
 FEATURES = ["tenure", "charges", "contract"]
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
 
 @pytest.fixture
 def data(engineer, churn_frame):

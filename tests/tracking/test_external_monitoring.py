@@ -31,10 +31,6 @@ pytestmark = pytest.mark.django_db
 FEATURES = ["tenure", "charges", "contract"]
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
 
 def _deployed(engineer, analyst, token, frame, *, log_training: bool):
     """A notebook's forest, logged through the protocol, promoted on our evaluation data and deployed to staging."""

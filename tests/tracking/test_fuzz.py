@@ -27,8 +27,7 @@ def _routes():
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
+def artifact_limit(settings):  # noqa: F811 - pytest-django's settings fixture, not hypothesis' settings
     settings.TRACKING_ARTIFACT_MAX_BYTES = 5_000
 
 

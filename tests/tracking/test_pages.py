@@ -6,23 +6,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from apps.experiments.models import Experiment, Run
-from tests.tracking.helpers import Protocol
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def api(engineer, token_for):
-    return Protocol(Client(), token_for(engineer))
 
 
 def logged_run(api, experiment_id: str, name: str, accuracy: float, depth: str) -> dict:
