@@ -18,8 +18,9 @@ from typing import Any
 import orjson
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, RequestDataTooBig, ValidationError
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.api_errors import Conflict
@@ -226,4 +227,8 @@ def handler_for(schema: dict) -> Callable:
 @csrf_exempt
 @login_not_required
 def not_found(request, rest: str = ""):
+    if not rest and request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+        # the client prints "View run at <tracking URI>/#/experiments/…"; a person following it lands on
+        # our experiments (the fragment never reaches the server). The client itself never asks for the root.
+        return HttpResponseRedirect(reverse("experiments:list"))
     return error_response("ENDPOINT_NOT_FOUND", f"No MLflow endpoint {request.method} {request.path}.")

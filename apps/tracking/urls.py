@@ -1,7 +1,8 @@
 """MLflow's REST routes, mounted under /mlflow/ (MLFLOW_TRACKING_URI=http://<host>/mlflow).
 
 Paths never end in a slash (the client appends none); anything else under the prefix is a JSON
-404 ENDPOINT_NOT_FOUND, never a page or a redirect.
+404 ENDPOINT_NOT_FOUND, never a page or a redirect, except the bare prefix asked for HTML: the link
+the client prints for a person ("View run at …/mlflow/#/…") redirects to our experiments.
 """
 
 from django.urls import re_path
