@@ -118,7 +118,7 @@ def keyset_page(queryset, *, before: int | None = None, after: int | None = None
         rows = list(queryset.filter(id__gt=after).order_by("id")[:size + 1])
         more_newer = len(rows) > size
         rows = rows[:size][::-1]
-        return KeysetPage(rows, older=rows[-1].id if rows else after + 1,
+        return KeysetPage(rows, older=rows[-1].id if rows else min(after + 1, MAX_CURSOR),
                           newer=rows[0].id if rows and more_newer else None, params=kept)
     if before is not None:
         queryset = queryset.filter(id__lt=before)
@@ -127,7 +127,7 @@ def keyset_page(queryset, *, before: int | None = None, after: int | None = None
     rows = rows[:size]
     newer = None
     if before is not None:  # we came from newer rows; an empty page still links back to them
-        newer = rows[0].id if rows else before - 1
+        newer = rows[0].id if rows else max(before - 1, 0)
     return KeysetPage(rows, older=rows[-1].id if rows and more_older else None, newer=newer, params=kept)
 
 

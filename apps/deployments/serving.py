@@ -190,11 +190,11 @@ def predict_rows(*, target: Target, instances, source: str = PredictionSource.AP
     loaded = _predictor(target, record_errors)
     try:
         loaded.predictor.validate(instances, max_instances=target.max_instances)
+        predictions, probabilities = loaded.predictor.predict(instances)  # a model may refuse what passed
     except InputError as exc:
         if record_errors:
             PredictionError.objects.create(deployment_id=target.deployment_id, status=400, message=exc.message[:2000])
         raise ServingError(400, "invalid_instances", exc.message, exc.errors, exc.total) from None
-    predictions, probabilities = loaded.predictor.predict(instances)
     request_ids = [uuid.uuid4() for _ in predictions]
     latency = (time.perf_counter() - started) * 1000
     created = now or timezone.now()

@@ -32,6 +32,8 @@ EVALUATION_CONTEXTS = frozenset({"eval", "evaluation", "validation", "valid", "t
 DATA_FIELD = "evaluation_dataset_version"
 TARGET_FIELD = "evaluation_target"
 # colspec type -> the dtype kinds (numpy's letter codes) of our data's columns it can be read from
+TARGET_MAX_LENGTH = PromotionRequest._meta.get_field("evaluation_target").max_length
+HOW_MAX_LENGTH = PromotionRequest._meta.get_field("evaluation_target_how").max_length
 COMPATIBLE_KINDS = {"long": "iu", "integer": "iu", "double": "iuf", "float": "iuf", "boolean": "b"}
 
 
@@ -99,14 +101,23 @@ def _chosen_version(version: ModelVersion, raw) -> tuple[DatasetVersion, str]:
     return proposed, why
 
 
+def training_inputs_of(run: Run) -> list[RunInput]:
+    """Every linked dataset the run logged as training data (not with an evaluation context)."""
+    return [i for i in linked_inputs(run) if not is_evaluation_context(i.context)]
+
+
 def _check_usable(version: ModelVersion, data: DatasetVersion) -> None:
     if data.status != VersionStatus.READY or not data.was_read:
         raise _invalid(DATA_FIELD, f"{data} is {data.get_status_display().lower()}: only a version that was read "
                                    "and profiled can evaluate a model.")
-    training = training_input_of(version.run)
-    if training is not None and training.dataset_version_id == data.pk:
-        raise _invalid(DATA_FIELD, f"{data} is the data the run of {version} logged as its training input "
-                                   f"({training.name!r}): the gates need data the model did not learn from.")
+    if not data.usable_for_training:
+        raise _invalid(DATA_FIELD, f"{data} failed its validation rules: gates judged on it would mean nothing "
+                                   "until an ML engineer overrides the validation with a reason.")
+    for training in training_inputs_of(version.run):
+        # the same bytes under another dataset are the same rows: compare contents, not ids
+        if training.dataset_version_id == data.pk or training.dataset_version.sha256 == data.sha256:
+            raise _invalid(DATA_FIELD, f"{data} holds the data the run of {version} logged as its training input "
+                                       f"({training.name[:80]!r}): the gates need data the model did not learn from.")
     missing = [n for n in version.feature_names if data.column(n) is None]
     if missing:
         raise _invalid(DATA_FIELD, f"{data} lacks the model's feature columns {', '.join(missing[:20])}.")
@@ -133,9 +144,12 @@ def _dtype_kind(dtype: str) -> str:
 
 
 def _checked_target(version: ModelVersion, data: DatasetVersion, target: str) -> str:
+    if len(target) > TARGET_MAX_LENGTH:
+        raise _invalid(TARGET_FIELD, f"A target column name is at most {TARGET_MAX_LENGTH} characters; "
+                                     f"{target[:40]!r}… has {len(target)}.")
     column = data.column(target)
     if column is None:
-        raise _invalid(TARGET_FIELD, f"{data} has no column {target!r}.")
+        raise _invalid(TARGET_FIELD, f"{data} has no column {target[:80]!r}.")
     if target in version.feature_names:
         raise _invalid(TARGET_FIELD, f"{target!r} is one of the model's features, not its target.")
     if version.model.task_type == "regression" and _dtype_kind(column["dtype"]) not in "iuf":
@@ -175,7 +189,11 @@ def evaluation_resolve(*, version: ModelVersion, dataset_version=None, target: s
     if target:
         return Evaluation(data, _checked_target(version, data, target), "named with the request", proposed)
     inferred, how = _inferred_target(version, data, champion)
-    return Evaluation(data, _checked_target(version, data, inferred), how, proposed)
+    return Evaluation(data, _checked_target(version, data, inferred), _fitted(how, HOW_MAX_LENGTH), proposed)
+
+
+def _fitted(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 CHOICES_SCANNED = 300
@@ -185,10 +203,11 @@ CHOICES_SHOWN = 50
 def evaluation_choices(version: ModelVersion) -> list[DatasetVersion]:
     """Dataset versions the form offers as evaluation data: read, holding the features, not the training data
     (the newest first; one query)."""
-    training = training_input_of(version.run)
+    trained_on = training_inputs_of(version.run)
     names = set(version.feature_names)
     candidates = (DatasetVersion.objects.filter(status=VersionStatus.READY).exclude(schema=[])
-                  .exclude(pk=training.dataset_version_id if training else None)
+                  .exclude(pk__in=[i.dataset_version_id for i in trained_on])
+                  .exclude(sha256__in=[i.dataset_version.sha256 for i in trained_on])
                   .select_related("dataset").only("id", "number", "schema", "dataset__name")
                   .order_by("-created_at", "-id")[:CHOICES_SCANNED])
     return [d for d in candidates if names <= set(d.column_names)][:CHOICES_SHOWN]

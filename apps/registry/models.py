@@ -322,6 +322,7 @@ class OwnerReason(models.TextChoices):
     CI_AUTHOR = "ci_author", "sent the CI change that trained the version"
     POLICY_EDITOR = "policy_editor", "last changed the monitor policy that retrained it"
     LABELLER = "labeller", "attached labels to the production data it was retrained on"
+    EVALUATOR = "evaluator", "uploaded the evaluation data its gates are judged on"
 
     @classmethod
     def refusal(cls, reason: str, *, version) -> str:
@@ -335,6 +336,7 @@ class OwnerReason(models.TextChoices):
             cls.CI_AUTHOR: f"You sent the CI change that trained {version}",
             cls.POLICY_EDITOR: f"You last changed the monitor policy that retrained {version}",
             cls.LABELLER: f"You attached labels to the production predictions {version} was retrained on",
+            cls.EVALUATOR: f"You uploaded the evaluation data the gates of {version} are judged on",
         }[reason]
 
 

@@ -236,6 +236,9 @@ def _owners_record(promotion: PromotionRequest, *, version: ModelVersion, more: 
     found = [(promotion.requested_by_id, OwnerReason.REQUESTED), (promotion.on_behalf_of_id, OwnerReason.ON_BEHALF_OF),
              (run.created_by_id, OwnerReason.CI_AUTHOR if run.source == RunSource.CI else OwnerReason.RUN_AUTHOR),
              (version.created_by_id if version.is_external else None, OwnerReason.REGISTRANT),
+             # whoever chose the rows the gates score decides the evidence: they may not also decide the request
+             (promotion.evaluation_dataset_version.created_by_id if promotion.evaluation_dataset_version_id else None,
+              OwnerReason.EVALUATOR),
              *more,
              *PromotionOwner.objects.filter(promotion__model_version=version, reason__in=OWNERSHIP_OF_THE_VERSION)
              .exclude(promotion=promotion).values_list("user_id", "reason")]

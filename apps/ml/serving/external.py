@@ -23,11 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from apps.ml.errors import MLError
 from apps.ml.external_model import column_type, typed_frame
 
 from .contract import MAX_COLLECTED_ERRORS, MAX_EXTRA_KEYS, InputError, json_type
 
 INT_RANGES = {"long": 2**63, "integer": 2**31}
+FIND_REFUSED_LIMIT = 1_000  # instances tried one by one to name the one a model refuses
 NUMBER_TYPES = frozenset({"double", "float"})
 
 
@@ -37,7 +39,9 @@ class _Column:
     def __init__(self, feature: Mapping[str, Any]):
         self.name = feature["name"]
         self.kind = column_type(feature)
-        self.optional = feature.get("required") is False
+        # an integer or boolean column cannot hold a missing value (pandas would make it float or
+        # object and the model's notebook never saw that): such a column is required whatever it says
+        self.optional = feature.get("required") is False and self.kind in NUMBER_TYPES | {"string"}
 
 
 def _int_problem(column: _Column, value: Any) -> str | None:
@@ -83,26 +87,41 @@ def _value_problem(column: _Column, value: Any) -> str | None:
     return f"'{column.name}' has the type {kind!r}, which cannot be served."
 
 
-def _instance_problems(i: int, instance: Any, columns: Sequence[_Column], names: frozenset[str]) -> list[dict]:
+def _instance_problems(i: int, instance: Any, columns: Sequence[_Column], names: frozenset[str], expected: str,
+                       budget: int) -> tuple[list[dict], int]:
+    """The instance's first ``budget`` problems and how many it has in all (messages beyond the budget
+    are counted, never built: a hostile body must not cost a message per key)."""
+    problems: list[dict] = []
+    count = 0
+
     def problem(field, message):
-        return {"instance": i, "field": field, "message": message}
+        nonlocal count
+        count += 1
+        if len(problems) < budget:
+            problems.append({"instance": i, "field": field, "message": message() if callable(message) else message})
 
     if not isinstance(instance, dict):
-        return [problem(None, f"Instance {i} must be an object mapping feature names to values, "
-                              f"got {json_type(instance)}.")]
+        problem(None, f"Instance {i} must be an object mapping feature names to values, got {json_type(instance)}.")
+        return problems, count
     if len(instance) > len(columns) + MAX_EXTRA_KEYS:
-        return [problem(None, f"Instance {i} has {len(instance):,} keys; the model expects {len(columns)} features.")]
-    errors = [problem(str(key), f"Unknown feature {str(key)[:60]!r}; the model expects: "
-                                f"{', '.join(sorted(names)[:20])}.") for key in instance if key not in names]
+        problem(None, f"Instance {i} has {len(instance):,} keys; the model expects {len(columns)} features.")
+        return problems, count
+    unknown = [key for key in instance if key not in names]
+    if len(unknown) > MAX_EXTRA_KEYS:
+        problem(None, lambda: f"Instance {i} has {len(unknown):,} unknown features (the first: "
+                              f"{', '.join(repr(str(k)[:40]) for k in unknown[:5])}); the model expects: {expected}.")
+    else:
+        for key in unknown:
+            problem(str(key), lambda key=key: f"Unknown feature {str(key)[:60]!r}; the model expects: {expected}.")
     for column in columns:
         if column.name not in instance:
             if not column.optional:
-                errors.append(problem(column.name, f"Missing feature '{column.name}'."))
+                problem(column.name, f"Missing feature '{column.name}'.")
             continue
         message = _value_problem(column, instance[column.name])
         if message:
-            errors.append(problem(column.name, message))
-    return errors
+            problem(column.name, message)
+    return problems, count
 
 
 class ExternalPredictor:
@@ -120,6 +139,7 @@ class ExternalPredictor:
         self.signature = [dict(f) for f in signature]
         self._columns = tuple(_Column(f) for f in signature)
         self._names = frozenset(c.name for c in self._columns)
+        self._expected = ", ".join(sorted(self._names)[:20]) + (", …" if len(self._names) > 20 else "")
         self.feature_names = tuple(c.name for c in self._columns)
         classes = getattr(model, "classes_", None)
         self.task_type = "classification" if classes is not None else "regression"
@@ -139,9 +159,10 @@ class ExternalPredictor:
         errors: list[dict] = []
         total = 0
         for i, instance in enumerate(instances):
-            found = _instance_problems(i, instance, self._columns, self._names)
-            total += len(found)
-            errors.extend(found[: MAX_COLLECTED_ERRORS - len(errors)])
+            found, count = _instance_problems(i, instance, self._columns, self._names, self._expected,
+                                              MAX_COLLECTED_ERRORS - len(errors))
+            total += count
+            errors.extend(found)
         if total:
             raise InputError(errors, total)
 
@@ -155,9 +176,29 @@ class ExternalPredictor:
         per instance ``{str(class): probability}``."""
         if len(instances) == 0:
             return [], ([] if self._has_proba else None)
+        try:
+            return self._answers(instances)
+        except (ArithmeticError, LookupError, TypeError, ValueError, MLError) as exc:
+            # valid for the signature, refused by the model itself (an unknown category, a value its
+            # own code rejects): the caller's data, so a 400 naming the first instance it refuses
+            raise InputError([{"instance": self._first_refused(instances), "field": None,
+                               "message": f"The model refused the instance: {type(exc).__name__}: {str(exc)[:300]}"}],
+                             ) from None
+
+    def _answers(self, instances) -> tuple[list, list[dict[str, float]] | None]:
         X = self.frame(instances)
         predictions = np.asarray(self.model.predict(X)).tolist()
         if not self._has_proba:
             return predictions, None
         proba = np.asarray(self.model.predict_proba(X), dtype=float).tolist()
         return predictions, [dict(zip(self.classes, row, strict=True)) for row in proba]
+
+    def _first_refused(self, instances) -> int | None:
+        if len(instances) == 1:
+            return 0
+        for i, instance in enumerate(instances[:FIND_REFUSED_LIMIT]):
+            try:
+                self._answers([instance])
+            except (ArithmeticError, LookupError, TypeError, ValueError, MLError):
+                return i
+        return None
