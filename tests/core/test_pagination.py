@@ -122,3 +122,13 @@ def test_the_datasets_endpoint_pages_in_the_order_the_client_chose(viewer, clien
     for offset in ("-2", "100001", "\u0661", "9" * 5000):
         refused = client.get(f"/api/v1/datasets/?offset={offset}")
         assert refused.status_code == 400 and refused.json()["error"]["fields"].keys() == {"offset"}
+
+
+@pytest.mark.parametrize("query", ["before=0", "before=1", "after=9223372036854775807"])
+def test_the_pager_never_links_outside_the_cursor_range(viewer, client_for, query):
+    JobFactory.create_batch(2)
+    body = client_for(viewer).get(f"/jobs/?{query}").content.decode()
+    for rel in ("prev", "next"):
+        link = links(body, rel)
+        if link:
+            assert client_for(viewer).get(f"/jobs/{link}").status_code == 200, link
