@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -110,6 +110,7 @@ def check_request(*, user, policy: MonitorPolicy, window_start: datetime | None 
         raise PermissionDenied("Only ML engineers, analysts and admins run drift checks.")
     if window_start and window_end and window_start >= window_end:
         raise ValidationError({"window_start": "The window must start before it ends."})
+    _check_window_bounds(window_start=window_start, window_end=window_end)
     if active_deployment_of(policy) is None:
         raise ValidationError({"deployment": f"{policy.model.name} has no active deployment in {policy.environment}."})
     params = {}
@@ -118,6 +119,18 @@ def check_request(*, user, policy: MonitorPolicy, window_start: datetime | None 
     if window_end:
         params["window_end"] = window_end.isoformat()
     return job_create(kind=CHECK_JOB, created_by=user, target=policy, params=params, message="Waiting to check")
+
+
+EARLIEST_WINDOW = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _check_window_bounds(**bounds: datetime | None) -> None:
+    # the job subtracts the policy's window from its end: a year-1 end would overflow in the worker
+    latest = timezone.now() + timedelta(days=1)
+    for name, moment in bounds.items():
+        if moment is not None and not EARLIEST_WINDOW <= moment <= latest:
+            raise ValidationError({name: f"{name} must lie between {EARLIEST_WINDOW:%Y-%m-%d} and tomorrow; "
+                                         f"got {moment.isoformat()}."})
 
 
 def _window(policy: MonitorPolicy, deployment_ids: list[int], start: datetime | None, end: datetime | None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core import mail
 
 from apps.core.models import Job
@@ -165,3 +166,13 @@ def test_reports_are_listed_by_the_drift_api_and_a_check_can_be_requested(policy
                                    {"window_start": "2026-02-01T00:00", "window_end": "2026-01-01T00:00"},
                                    content_type="application/json")
     assert bad.status_code == 400 and "window_start" in bad.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("window, field", [({"window_end": "0001-01-01T00:00:00Z"}, "window_end"),
+                                           ({"window_start": "1999-12-31T23:00:00Z"}, "window_start"),
+                                           ({"window_end": "9999-12-31T23:59:59Z"}, "window_end")])
+def test_a_window_outside_any_log_is_refused_before_a_job_exists(deployed, analyst, client_for, window, field):
+    response = client_for(analyst).post(f"/api/v1/deployments/{deployed.pk}/drift-checks/", window,
+                                        content_type="application/json")
+    assert response.status_code == 400 and field in response.json()["error"]["fields"]
+    assert not Job.objects.filter(kind="monitoring.drift_check").exists()
