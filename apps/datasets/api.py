@@ -8,7 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.models import Job
+from apps.core.schema import error
 
+from . import openapi as docs
 from .models import Dataset, DatasetVersion, VersionSource
 from .selectors import dataset_list
 from .services import UploadTooLarge, dataset_create, dataset_version_upload
@@ -57,12 +59,13 @@ class DatasetIn(serializers.Serializer):
 
 
 class DatasetListApi(APIView):
-    @extend_schema(summary="List datasets", parameters=[])
+    @extend_schema(summary="List datasets", parameters=docs.LIST_PARAMETERS,
+                   responses={200: docs.DatasetListItem(many=True)})
     def get(self, request):
         datasets = dataset_list(query=request.query_params.get("q", ""), sort=request.query_params.get("sort", "name"))
         return Response([dataset_body(d) | {"version_count": d.version_count} for d in datasets[:500]])
 
-    @extend_schema(request=DatasetIn, summary="Create a dataset")
+    @extend_schema(request=DatasetIn, summary="Create a dataset", responses={201: docs.DatasetBody})
     def post(self, request):
         data = DatasetIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -71,7 +74,7 @@ class DatasetListApi(APIView):
 
 
 class DatasetDetailApi(APIView):
-    @extend_schema(summary="A dataset with its versions")
+    @extend_schema(summary="A dataset with its versions", responses={200: docs.DatasetDetail})
     def get(self, request, pk: int):
         dataset = get_object_or_404(Dataset.objects.select_related("owner"), pk=pk)
         versions = dataset.versions.select_related("created_by").defer("profile", "reference", "schema")
@@ -89,6 +92,8 @@ class DatasetVersionUploadApi(APIView):
         request=inline_serializer(
             "VersionUpload", {"file": serializers.FileField(), "note": serializers.CharField(required=False)}
         ),
+        responses={201: docs.VersionUploaded, 200: docs.VersionUploaded,
+                   413: error("The file is larger than DATASET_MAX_UPLOAD_BYTES")},
     )
     def post(self, request, pk: int):
         dataset = get_object_or_404(Dataset, pk=pk)
@@ -113,7 +118,8 @@ class DatasetVersionUploadApi(APIView):
 
 
 class DatasetVersionDetailApi(APIView):
-    @extend_schema(summary="A version's schema, profile and validation results")
+    @extend_schema(summary="A version's schema, profile and validation results",
+                   responses={200: docs.VersionDetail})
     def get(self, request, pk: int):
         v = get_object_or_404(DatasetVersion.objects.select_related("dataset", "created_by").defer("reference"), pk=pk)
         columns = []

@@ -6,9 +6,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.schema import error
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.ml.catalog import list_algorithms
 
+from . import openapi as docs
 from .models import Experiment, Run
 from .services import experiment_create, run_cancel, run_launch
 
@@ -84,18 +86,20 @@ class RunIn(serializers.Serializer):
 
 
 class AlgorithmListApi(APIView):
-    @extend_schema(summary="The algorithm catalog with each hyperparameter's type and default")
+    @extend_schema(summary="The algorithm catalog with each hyperparameter's type and default",
+                   parameters=docs.ALGORITHM_PARAMETERS,
+                   responses={200: docs.AlgorithmBody(many=True), 400: error("Unknown task type")})
     def get(self, request):
         return Response(list_algorithms(request.query_params.get("task_type") or None))
 
 
 class ExperimentListApi(APIView):
     required_capabilities = {"POST": "launch_training"}
-    @extend_schema(summary="List experiments")
+    @extend_schema(summary="List experiments", responses={200: docs.ExperimentBody(many=True)})
     def get(self, request):
         return Response([experiment_body(e) for e in Experiment.objects.all()[:500]])
 
-    @extend_schema(request=ExperimentIn, summary="Create an experiment")
+    @extend_schema(request=ExperimentIn, summary="Create an experiment", responses={201: docs.ExperimentBody})
     def post(self, request):
         data = ExperimentIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -104,7 +108,7 @@ class ExperimentListApi(APIView):
 
 
 class ExperimentDetailApi(APIView):
-    @extend_schema(summary="An experiment with its runs")
+    @extend_schema(summary="An experiment with its runs", responses={200: docs.ExperimentDetail})
     def get(self, request, pk: int):
         experiment = get_object_or_404(Experiment, pk=pk)
         runs = experiment.runs.filter(parent__isnull=True).select_related("job", "experiment")
@@ -113,7 +117,8 @@ class ExperimentDetailApi(APIView):
 
 class RunLaunchApi(APIView):
     required_capabilities = {"POST": "launch_training"}
-    @extend_schema(request=RunIn, summary="Launch a training run (202 with its job)")
+    @extend_schema(request=RunIn, summary="Launch a training run (202 with its job)",
+                   responses={202: docs.RunDetail})
     def post(self, request, pk: int):
         experiment = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)
         data = RunIn(data=request.data)
@@ -132,7 +137,7 @@ class RunLaunchApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(summary="A run: params, metrics, status and lineage")
+    @extend_schema(summary="A run: params, metrics, status and lineage", responses={200: docs.RunDetail})
     def get(self, request, pk: int):
         run = get_object_or_404(Run.objects.select_related("job", "experiment"), pk=pk)
         return Response(run_body(run))
@@ -140,7 +145,8 @@ class RunDetailApi(APIView):
 
 class RunCancelApi(APIView):
     required_capabilities = {"POST": "launch_training"}
-    @extend_schema(request=None, summary="Cancel a queued or running run")
+    @extend_schema(request=None, summary="Cancel a queued or running run",
+                   responses={202: docs.RunDetail, 409: error("A grid-search trial has no job of its own")})
     def post(self, request, pk: int):
         run = get_object_or_404(Run.objects.select_related("job", "experiment"), pk=pk)
         if run.job_id is None:

@@ -7,8 +7,10 @@ from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core.schema import error
 from apps.experiments.models import Run
 
+from . import openapi as docs
 from .models import ModelVersion, PromotionRequest, PromotionStatus, RegisteredModel, StageTransition
 from .services import (
     model_version_register,
@@ -93,7 +95,8 @@ class DecisionIn(serializers.Serializer):
 class RunRegisterApi(APIView):
     required_capabilities = {"POST": "register_model"}
 
-    @extend_schema(request=RegisterIn, summary="Register a finished run as a new version of a model")
+    @extend_schema(request=RegisterIn, summary="Register a finished run as a new version of a model",
+                   responses={201: docs.ModelVersionBody, 409: error("The run is already registered")})
     def post(self, request, pk: int):
         run = get_object_or_404(Run.objects.select_related("experiment", "job"), pk=pk)
         data = RegisterIn(data=request.data)
@@ -103,7 +106,8 @@ class RunRegisterApi(APIView):
 
 
 class ModelListApi(APIView):
-    @extend_schema(summary="Registered models with their live versions")
+    @extend_schema(summary="Registered models with their live versions",
+                   responses={200: docs.ModelListItem(many=True)})
     def get(self, request):
         models = RegisteredModel.objects.prefetch_related("versions")
         return Response([
@@ -113,7 +117,7 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
-    @extend_schema(summary="A model, its versions and its stage history")
+    @extend_schema(summary="A model, its versions and its stage history", responses={200: docs.ModelDetail})
     def get(self, request, pk: int):
         model = get_object_or_404(RegisteredModel, pk=pk)
         versions = model.versions.select_related("model")
@@ -133,6 +137,7 @@ class ProductionAtApi(APIView):
     @extend_schema(
         summary="Which version was in production at a moment",
         parameters=[OpenApiParameter("at", str, description="ISO date or date-time", required=True)],
+        responses={200: docs.ProductionAtBody, 400: error("`at` is not a date")},
     )
     def get(self, request, pk: int):
         model = get_object_or_404(RegisteredModel, pk=pk)
@@ -146,7 +151,8 @@ class ProductionAtApi(APIView):
 
 
 class ModelVersionDetailApi(APIView):
-    @extend_schema(summary="A model version with lineage, metrics and promotions")
+    @extend_schema(summary="A model version with lineage, metrics and promotions",
+                   responses={200: docs.ModelVersionDetail})
     def get(self, request, pk: int):
         v = get_object_or_404(ModelVersion.objects.select_related("model", "run"), pk=pk)
         return Response(version_body(v) | {
@@ -159,7 +165,8 @@ class ModelVersionDetailApi(APIView):
 class PromotionCreateApi(APIView):
     required_capabilities = {"POST": "request_promotion"}
 
-    @extend_schema(request=PromotionIn, summary="Request a promotion; the gates run as a job")
+    @extend_schema(request=PromotionIn, summary="Request a promotion; the gates run as a job",
+                   responses={201: docs.PromotionBody, 409: error("A request for that stage is already pending")})
     def post(self, request, pk: int):
         version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=pk)
         data = PromotionIn(data=request.data)
@@ -169,7 +176,8 @@ class PromotionCreateApi(APIView):
 
 
 class PromotionListApi(APIView):
-    @extend_schema(summary="Promotion requests (?status=pending|approved|rejected)")
+    @extend_schema(summary="Promotion requests (?status=pending|approved|rejected)",
+                   parameters=docs.PROMOTION_LIST_PARAMETERS, responses={200: docs.PromotionBody(many=True)})
     def get(self, request):
         items = PromotionRequest.objects.select_related("requested_by", "on_behalf_of", "decided_by", "job")
         wanted = request.query_params.get("status")
@@ -179,7 +187,7 @@ class PromotionListApi(APIView):
 
 
 class PromotionDetailApi(APIView):
-    @extend_schema(summary="A promotion request with its gates and evidence")
+    @extend_schema(summary="A promotion request with its gates and evidence", responses={200: docs.PromotionBody})
     def get(self, request, pk: int):
         p = get_object_or_404(PromotionRequest.objects.select_related("requested_by", "on_behalf_of", "decided_by", "job"), pk=pk)
         return Response(promotion_body(p))
@@ -188,7 +196,8 @@ class PromotionDetailApi(APIView):
 class PromotionApproveApi(APIView):
     required_capabilities = {"POST": "decide_promotion"}
 
-    @extend_schema(request=DecisionIn, summary="Approve (four-eyes; an override reason when gates failed)")
+    @extend_schema(request=DecisionIn, summary="Approve (four-eyes; an override reason when gates failed)",
+                   responses={200: docs.PromotionBody, 409: error("Already decided, gates not ready, or gates failed")})
     def post(self, request, pk: int):
         promotion = get_object_or_404(PromotionRequest, pk=pk)
         data = DecisionIn(data=request.data)
@@ -200,7 +209,8 @@ class PromotionApproveApi(APIView):
 class PromotionRejectApi(APIView):
     required_capabilities = {"POST": "decide_promotion"}
 
-    @extend_schema(request=DecisionIn, summary="Reject with a comment")
+    @extend_schema(request=DecisionIn, summary="Reject with a comment",
+                   responses={200: docs.PromotionBody, 409: error("Already decided")})
     def post(self, request, pk: int):
         promotion = get_object_or_404(PromotionRequest, pk=pk)
         data = DecisionIn(data=request.data)
