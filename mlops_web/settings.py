@@ -165,6 +165,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.middleware.NulCharacterRefusalMiddleware",
     # These two decide before the CSRF check reads the body (and parses a multipart one):
     # anonymous callers of a page are sent to the login first, and the upload guard refuses
     # a body larger than its address allows and files where none are expected.

@@ -21,7 +21,7 @@ EXAMPLES = 10  # per operation, role and generation mode: enough to find, bounde
 
 CONFIG = schemathesis.Config.from_dict({
     "seed": 20261202,
-    "generation": {"mode": "all", "max-examples": EXAMPLES, "allow-x00": False},
+    "generation": {"mode": "all", "max-examples": EXAMPLES},
     "phases": {"examples": {"enabled": False}, "coverage": {"enabled": True, "unexpected-methods": []}, "fuzzing": {"enabled": True},
                "stateful": {"enabled": False}},
     "checks": {

@@ -25,7 +25,8 @@ COMMON_ERRORS = {
     "429": "This address sent too many invalid API tokens lately; retry after `Retry-After` seconds.",
 }
 NOT_FOUND = "No such object, or a path id that is not a whole number."
-INVALID = "The body (or a query parameter) is invalid; `fields` names each field and what is wrong with it."
+INVALID = ("The body, a query parameter or a path segment is invalid (a NUL character anywhere in the URL "
+           "included); `fields` names each field and what is wrong with it.")
 RETRY_AFTER = OpenApiParameter(
     "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, required=True, response=[429],
     description="Seconds until this address may try tokens again.",
@@ -70,9 +71,13 @@ class ApiSchema(AutoSchema):
         implied = dict(COMMON_ERRORS)
         if "{" in self.path:
             implied["404"] = NOT_FOUND
-        if self.method in ("POST", "PUT", "PATCH"):
+        if self.method in ("POST", "PUT", "PATCH") or "{" in self.path or self._takes_query_parameters():
             implied["400"] = INVALID
         return dict(sorted(implied.items()))
+
+    def _takes_query_parameters(self) -> bool:
+        return any(isinstance(p, OpenApiParameter) and p.location == OpenApiParameter.QUERY
+                   for p in self.get_override_parameters())
 
 
 def _error_response(description: str) -> dict:
