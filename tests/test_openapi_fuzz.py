@@ -1,5 +1,6 @@
 """The schema-driven fuzz pass over /api/v1/: schemathesis reads /api/schema/ from the live server and,
-for every operation and with each role's token, sends what the schema allows and what it does not.
+for every operation, sends what the schema allows and what it does not, each case with one role's
+token (every role gets a share of every operation's cases).
 
 Every answer must be documented: no server error, a status code the operation lists, a body that
 matches that status's schema, the declared content type and headers, and no operation that answers
@@ -10,6 +11,8 @@ found lives on as ordinary regression tests in each app's ``test_api_fuzz_findin
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -17,13 +20,16 @@ from hypothesis import HealthCheck, settings
 from mlops_web.celery import app as celery_app
 from tests.support.api_fuzz import ROLES, fuzz_world, install_hooks
 
-EXAMPLES = 10  # per operation, role and generation mode: enough to find, bounded for `make test`
+EXAMPLES = 20  # generated cases per operation in the fuzzing phase: enough to find, bounded for `make test`
 
 CONFIG = schemathesis.Config.from_dict({
     "seed": 20261202,
     "generation": {"mode": "all", "max-examples": EXAMPLES},
-    "phases": {"examples": {"enabled": False}, "coverage": {"enabled": True, "unexpected-methods": []}, "fuzzing": {"enabled": True},
-               "stateful": {"enabled": False}},
+    # The schema carries no examples. The coverage phase sends each parameter's and field's edge cases
+    # (missing, wrong type, bounds); methods an address does not list are left out, since only DRF's
+    # generic 405 answers them. No stateful phase: the seeded world already holds every kind of row.
+    "phases": {"examples": {"enabled": False}, "coverage": {"enabled": True, "unexpected-methods": []},
+               "fuzzing": {"enabled": True}, "stateful": {"enabled": False}},
     "checks": {
         "enabled": False,
         "not_a_server_error": {"enabled": True},
@@ -69,16 +75,22 @@ def _node_id_for_schemathesis(request):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
+def role_for(case) -> str:
+    """The role whose token sends this case: derived from the case itself, so a replayed (or shrunk to
+    the same) example goes out with the same token, and each role gets about a fifth of every
+    operation's cases. One role per case rather than all five keeps the pass inside `make test`'s time:
+    which role may call what is the role matrix's job (tests/role_matrix.py); here every role's answers
+    must still be the documented ones."""
+    drawn = repr((case.path_parameters, case.query, case.body, case.headers)).encode()
+    return ROLES[zlib.crc32(drawn) % len(ROLES)]
+
+
 @schema.parametrize()
-@settings(deadline=None, suppress_health_check=list(HealthCheck))
+@settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_is_the_documented_one(case, role_headers):
-    """Each generated request goes out once with each role's token."""
-    failures = []
-    for role, headers in role_headers.items():
-        try:
-            case.call_and_validate(headers=headers)
-        except Exception as exc:  # noqa: BLE001 - every role's answer is judged before the example fails
-            exc.add_note(f"with the {role} token")
-            failures.append(exc)
-    if failures:
-        raise failures[0]
+    role = role_for(case)
+    try:
+        case.call_and_validate(headers=role_headers[role])
+    except Exception as exc:
+        exc.add_note(f"with the {role} token")
+        raise
