@@ -58,6 +58,12 @@ class DatasetIn(serializers.Serializer):
     default_target = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class UploadIn(serializers.Serializer):
+    """The upload's fields besides the file, which the service judges itself (size, format, header)."""
+
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
 class DatasetListApi(APIView):
     @extend_schema(summary="List datasets", parameters=docs.LIST_PARAMETERS,
                    responses={200: docs.DatasetListItem(many=True)})
@@ -90,7 +96,7 @@ class DatasetVersionUploadApi(APIView):
     @extend_schema(
         summary="Upload a file as a new version (multipart `file`, optional `note`)",
         request=inline_serializer(
-            "VersionUpload", {"file": serializers.FileField(), "note": serializers.CharField(required=False)}
+            "VersionUpload", {"file": serializers.FileField(), "note": serializers.CharField(required=False, max_length=500)}
         ),
         responses={201: docs.VersionUploaded, 200: docs.VersionUploaded,
                    413: error("The file is larger than DATASET_MAX_UPLOAD_BYTES")},
@@ -98,12 +104,14 @@ class DatasetVersionUploadApi(APIView):
     def post(self, request, pk: int):
         dataset = get_object_or_404(Dataset, pk=pk)
         uploaded = request.FILES.get("file")  # parses the body; our upload handler may stop it
+        fields = UploadIn(data=request.data)
+        fields.is_valid(raise_exception=True)
         try:
             version, created = dataset_version_upload(
                 user=request.user,
                 dataset=dataset,
                 uploaded=uploaded,
-                note=str(request.data.get("note", ""))[:500],
+                note=fields.validated_data["note"],
                 source=VersionSource.API,
                 upload_error=getattr(request._request, "upload_error", None),
             )

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.datasets.models import DatasetVersion
 from tests.factories import DatasetVersionFactory
+
+CSV = b"x1,x2,target\n1,2,a\n3,4,b\n5,6,a\n"
+
+
+def stored_files(media) -> set[str]:
+    return {os.path.join(folder, name) for folder, _, names in os.walk(media) for name in names}
 
 
 @pytest.fixture
@@ -31,3 +41,29 @@ def test_a_search_without_nul_still_finds_the_dataset(viewer, client_for, datase
     response = client_for(viewer).get("/api/v1/datasets/?q=shop")
 
     assert [d["name"] for d in response.json()] == ["shop-data"]
+
+
+@pytest.mark.parametrize(("note", "message"), [
+    ("first\x00upload", "Null characters are not allowed."),
+    ("n" * 501, "Ensure this field has no more than 500 characters."),
+])
+def test_an_upload_note_the_form_would_refuse_is_a_400_naming_the_note_and_stores_nothing(
+    engineer, client_for, dataset, media, note, message,
+):
+    # a NUL in the note reached PostgreSQL (a 500); a long one was cut to 500 characters without a word
+    before, files_before = DatasetVersion.objects.count(), stored_files(media)
+
+    response = client_for(engineer).post(f"/api/v1/datasets/{dataset.pk}/versions/",
+                                         {"file": SimpleUploadedFile("d.csv", CSV), "note": note})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"note": message}
+    assert DatasetVersion.objects.count() == before
+    assert stored_files(media) == files_before
+
+
+def test_an_upload_with_a_plain_note_keeps_it(engineer, client_for, dataset):
+    response = client_for(engineer).post(f"/api/v1/datasets/{dataset.pk}/versions/",
+                                         {"file": SimpleUploadedFile("d.csv", CSV), "note": "first upload"})
+
+    assert response.status_code == 201 and response.json()["note"] == "first upload"
