@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -95,9 +95,7 @@ class DatasetVersionUploadApi(APIView):
 
     @extend_schema(
         summary="Upload a file as a new version (multipart `file`, optional `note`)",
-        request=inline_serializer(
-            "VersionUpload", {"file": serializers.FileField(), "note": serializers.CharField(required=False, max_length=500)}
-        ),
+        request={"multipart/form-data": docs.VersionUpload},
         responses={201: docs.VersionUploaded, 200: docs.VersionUploaded,
                    413: error("The file is larger than DATASET_MAX_UPLOAD_BYTES")},
     )

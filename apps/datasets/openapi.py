@@ -1,6 +1,7 @@
 """What the datasets API answers (``api.py`` builds the JSON; these serializers describe it for OpenAPI)."""
 
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
 from apps.core.openapi import JobBody
@@ -90,6 +91,21 @@ class VersionDetail(VersionSummary):
 
     class Meta:
         ref_name = "DatasetVersionDetail"
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadedFile(serializers.FileField):
+    """A file part of a multipart body (drf-spectacular would describe a FileField as the URL it answers with)."""
+
+
+class VersionUpload(serializers.Serializer):
+    """A file arrives only as a multipart part; `note` is checked as the form checks it."""
+
+    file = UploadedFile()
+    note = serializers.CharField(required=False, max_length=500)
+
+    class Meta:
+        ref_name = "VersionUpload"
 
 
 LIST_PARAMETERS = [

@@ -67,3 +67,14 @@ def test_an_upload_with_a_plain_note_keeps_it(engineer, client_for, dataset):
                                          {"file": SimpleUploadedFile("d.csv", CSV), "note": "first upload"})
 
     assert response.status_code == 201 and response.json()["note"] == "first upload"
+
+
+def test_the_schema_describes_the_upload_as_a_multipart_file_part(viewer, client_for):
+    # it said `file` was a URI string in a JSON, form or multipart body: a client (and the fuzzer) sent a URL
+    schema = client_for(viewer).get("/api/schema/?format=json").json()
+
+    content = schema["paths"]["/api/v1/datasets/{id}/versions/"]["post"]["requestBody"]["content"]
+    upload = schema["components"]["schemas"]["VersionUpload"]["properties"]
+    assert list(content) == ["multipart/form-data"]
+    assert upload["file"] == {"type": "string", "format": "binary"}
+    assert upload["note"]["maxLength"] == 500
