@@ -38,7 +38,10 @@ CONFIG = schemathesis.Config.from_dict({
     # An upload only reaches the service past its cheap checks with one of the world's files (a fraction
     # of what is drawn), so it gets more cases than the others.
     "operations": [
-        {"include-path": "/api/v1/datasets/{id}/versions/", "generation": {"max-examples": 4 * EXAMPLES}},
+        # A multipart part is text on the wire: a `note` drawn as a number (a "negative" case) reaches the
+        # server as the string it reads, so refusing schema-violating data cannot apply to this body.
+        {"include-path": "/api/v1/datasets/{id}/versions/", "generation": {"max-examples": 4 * EXAMPLES},
+         "checks": {"negative_data_rejection": {"enabled": False}}},
         # The list filters ignore what they do not know (`sort` falls back to the default order, as its
         # description says, and an unknown `status` filters nothing or everything), as the list pages do.
         # Refusing them is a change of those endpoints' contract, left for after keyset pagination lands.
@@ -59,7 +62,8 @@ CONFIG = schemathesis.Config.from_dict({
 
 
 @pytest.fixture
-def world(transactional_db, settings):
+def world(django_db_reset_sequences, settings):
+    # ids from 1 whatever ran before: the cases drawn (and the role each goes out with) depend on them
     # The pass sends invalid tokens on purpose (is authentication enforced?); it must not lock itself out.
     settings.API_TOKEN_FAILURE_LIMIT = 1_000_000
     built = fuzz_world()
