@@ -165,6 +165,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.middleware.NulCharacterRefusalMiddleware",
     # These two decide before the CSRF check reads the body (and parses a multipart one):
     # anonymous callers of a page are sent to the login first, and the upload guard refuses
     # a body larger than its address allows and files where none are expected.
@@ -331,6 +332,19 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.core.schema.add_predict_endpoint",
     ],
+    # choice sets that share a field name ("status", "source") get names of their own
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "apps.core.models.JobStatus",
+        "DatasetVersionStatusEnum": "apps.datasets.models.VersionStatus",
+        "ValidationStatusEnum": "apps.datasets.models.ValidationStatus",
+        "DatasetVersionSourceEnum": "apps.datasets.models.VersionSource",
+        "RunSourceEnum": "apps.experiments.models.RunSource",
+        "StageEnum": "apps.registry.models.Stage",
+        "PromotionStatusEnum": "apps.registry.models.PromotionStatus",
+        "DeploymentStatusEnum": "apps.deployments.models.DeploymentStatus",
+        "DriftReportStatusEnum": "apps.monitoring.models.ReportStatus",
+        "PipelineStatusEnum": "apps.maturity.models.PipelineStatus",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,7 +1,12 @@
 import logging
 import time
 
+from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from .api_errors import error_body
 
 logger = logging.getLogger("mlops.request")
 
@@ -17,6 +22,39 @@ class SiteLoginRequiredMiddleware(LoginRequiredMiddleware):
         if request.path.startswith(OPEN_PREFIXES):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+NUL_REFUSED = "Null characters are not allowed."
+
+
+def _nul_carrier(request) -> str | None:
+    """The name of the first part of the URL that holds a NUL character: the path or a query parameter."""
+    if "\x00" in request.path:
+        return "path"
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name.replace("\x00", "\\x00")
+    return None
+
+
+class NulCharacterRefusalMiddleware:
+    """PostgreSQL text can neither hold nor be compared with a NUL character, so a URL carrying one
+    (a search term, a status filter, a name in the path) would only reach a view to end in a database
+    error: it is a 400 naming where the NUL was, before any view queries with it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        carrier = _nul_carrier(request)
+        if carrier is None:
+            return self.get_response(request)
+        message = f"{carrier}: {NUL_REFUSED}"
+        if request.path.startswith(settings.MLFLOW_PREFIX):  # the MLflow client reads only its own error shape
+            return JsonResponse({"error_code": "INVALID_PARAMETER_VALUE", "message": message}, status=400)
+        if request.path.startswith("/api/"):
+            return JsonResponse(error_body("invalid", message, {carrier: NUL_REFUSED}), status=400)
+        return render(request, "errors/400.html", {"message": message}, status=400)
 
 
 class RequestLogMiddleware:

@@ -1,12 +1,41 @@
 """OpenAPI generation for our plain APIViews.
 
 Our API views build JSON bodies by hand (documented in DESIGN.md's contract) instead of
-going through serializers on the way out, so the schema says "JSON object" unless a
-view declares more, and operation ids come from the view class so they never collide.
+going through serializers on the way out; each view declares what it answers with
+``extend_schema(responses={status: serializer})``, the serializers in each app's
+``openapi.py`` describing those bodies. The errors every operation can answer (no or bad
+credentials, a role that may not, token guessing, a missing object) are added here, so a
+client (and the schema-driven fuzz pass) can rely on every status and body being documented.
+Operation ids come from the view class so they never collide.
 """
 
+from __future__ import annotations
+
+from drf_spectacular.drainage import warn
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from .openapi import ApiError
+
+# What any DRF operation under /api/v1/ may answer besides its own statuses.
+COMMON_ERRORS = {
+    "401": "No credentials, or an unknown, revoked or malformed API token.",
+    "403": "The account's role does not allow this (a service account may only predict and send feedback).",
+    "429": "This address sent too many invalid API tokens lately; retry after `Retry-After` seconds.",
+}
+NOT_FOUND = "No such object, or a path id that is not a whole number."
+INVALID = ("The body, a query parameter or a path segment is invalid (a NUL character anywhere in the URL "
+           "included); `fields` names each field and what is wrong with it.")
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After", OpenApiTypes.INT, OpenApiParameter.HEADER, required=True, response=[429],
+    description="Seconds until this address may try tokens again.",
+)
+
+
+def error(description: str) -> OpenApiResponse:
+    """An error status of one operation, with the error body."""
+    return OpenApiResponse(ApiError, description=description)
 
 
 class ApiSchema(AutoSchema):
@@ -20,8 +49,40 @@ class ApiSchema(AutoSchema):
             return super()._get_serializer()
         return None
 
+    def get_override_parameters(self):
+        return [*super().get_override_parameters(), RETRY_AFTER]
+
     def get_response_serializers(self):
-        return super().get_response_serializers() or OpenApiTypes.OBJECT
+        declared = super().get_response_serializers()
+        if declared is None:
+            warn(f"{self.view.__class__.__name__}.{self.method.lower()} declares no response body "
+                 f"(extend_schema(responses=...))")
+            return OpenApiTypes.OBJECT
+        return declared
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code, description in self._implied_errors().items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(error(description), code, direction=direction)
+        return responses
+
+    def _implied_errors(self) -> dict[str, str]:
+        implied = dict(COMMON_ERRORS)
+        if "{" in self.path:
+            implied["404"] = NOT_FOUND
+        if self.method in ("POST", "PUT", "PATCH") or "{" in self.path or self._takes_query_parameters():
+            implied["400"] = INVALID
+        return dict(sorted(implied.items()))
+
+    def _takes_query_parameters(self) -> bool:
+        return any(isinstance(p, OpenApiParameter) and p.location == OpenApiParameter.QUERY
+                   for p in self.get_override_parameters())
+
+
+def _error_response(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ApiError"}}}}
 
 
 PREDICT_PATH = {
@@ -45,6 +106,7 @@ PREDICT_PATH = {
         "responses": {
             "200": {"description": "Predictions", "content": {"application/json": {"schema": {
                 "type": "object",
+                "required": ["model", "version", "environment", "deployment", "predictions", "request_ids"],
                 "properties": {
                     "model": {"type": "string"}, "version": {"type": "integer"}, "environment": {"type": "string"},
                     "deployment": {"type": "integer"},
@@ -53,11 +115,13 @@ PREDICT_PATH = {
                     "request_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
                 },
             }}}},
-            "400": {"description": "Invalid body or instances (fields name instance and feature)"},
-            "401": {"description": "No or invalid credentials"},
-            "403": {"description": "The role may not predict"},
-            "404": {"description": "No active deployment of that model in that environment"},
-            "503": {"description": "The artifact failed verification and is not served"},
+            "400": _error_response("Invalid JSON, no `instances`, or bad instances (`fields` names instance and "
+                                   "feature; `details` lists the first problems, `total_problems` counts them)"),
+            "401": _error_response("No or invalid credentials"),
+            "403": _error_response("The role may not predict, or a session request without the CSRF header"),
+            "404": _error_response("No active deployment of that model in that environment"),
+            "405": _error_response("Only POST predicts"),
+            "503": _error_response("The artifact failed verification and is not served"),
         },
         "security": [{"tokenAuth": []}, {"cookieAuth": []}],
     }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -18,7 +18,9 @@ from apps.core.pagination import (
     keyset_page,
     with_next_link,
 )
+from apps.core.schema import error
 
+from . import openapi as docs
 from .models import Dataset, DatasetVersion, VersionSource
 from .selectors import SORTS, dataset_list
 from .services import UploadTooLarge, dataset_create, dataset_version_upload
@@ -66,19 +68,25 @@ class DatasetIn(serializers.Serializer):
     default_target = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+class UploadIn(serializers.Serializer):
+    """The upload's fields besides the file, which the service judges itself (size, format, header)."""
+
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
 class DatasetListApi(APIView):
     @extend_schema(summary="List datasets, a page at a time", parameters=[
         OpenApiParameter("q", str, description="only datasets whose name, description or tags contain this"),
         OpenApiParameter("sort", str, enum=list(SORTS), description="the order (default name)"),
         *SORTED_LIST_PARAMETERS,
-    ])
+    ], responses={200: docs.DatasetListItem(many=True)})
     def get(self, request):
         datasets = dataset_list(query=request.query_params.get("q", ""), sort=request.query_params.get("sort", "name"))
         rows, next_url = api_sorted_page(request, datasets)
         return with_next_link(Response([dataset_body(d) | {"version_count": d.version_count} for d in rows]),
                               next_url)
 
-    @extend_schema(request=DatasetIn, summary="Create a dataset")
+    @extend_schema(request=DatasetIn, summary="Create a dataset", responses={201: docs.DatasetBody})
     def post(self, request):
         data = DatasetIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -87,7 +95,8 @@ class DatasetListApi(APIView):
 
 
 class DatasetDetailApi(APIView):
-    @extend_schema(summary="A dataset with its newest versions (versions_next: the rest, page by page)")
+    @extend_schema(summary="A dataset with its newest versions (versions_next: the rest, page by page)",
+                   responses={200: docs.DatasetDetail})
     def get(self, request, pk: int):
         dataset = get_object_or_404(Dataset.objects.select_related("owner"), pk=pk)
         page = keyset_page(_versions_of(dataset), size=API_DEFAULT_LIMIT)
@@ -109,26 +118,29 @@ class DatasetVersionUploadApi(APIView):
     required_capabilities = {"POST": "upload_dataset"}
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    @extend_schema(summary="A dataset's versions, newest first", parameters=LIST_PARAMETERS)
+    @extend_schema(summary="A dataset's versions, newest first", parameters=LIST_PARAMETERS,
+                   responses={200: docs.VersionSummary(many=True)})
     def get(self, request, pk: int):
         dataset = get_object_or_404(Dataset, pk=pk)
         return api_list_response(request, _versions_of(dataset), version_summary)
 
     @extend_schema(
         summary="Upload a file as a new version (multipart `file`, optional `note`)",
-        request=inline_serializer(
-            "VersionUpload", {"file": serializers.FileField(), "note": serializers.CharField(required=False)}
-        ),
+        request={"multipart/form-data": docs.VersionUpload},
+        responses={201: docs.VersionUploaded, 200: docs.VersionUploaded,
+                   413: error("The file is larger than DATASET_MAX_UPLOAD_BYTES")},
     )
     def post(self, request, pk: int):
         dataset = get_object_or_404(Dataset, pk=pk)
         uploaded = request.FILES.get("file")  # parses the body; our upload handler may stop it
+        fields = UploadIn(data=request.data)
+        fields.is_valid(raise_exception=True)
         try:
             version, created = dataset_version_upload(
                 user=request.user,
                 dataset=dataset,
                 uploaded=uploaded,
-                note=str(request.data.get("note", ""))[:500],
+                note=fields.validated_data["note"],
                 source=VersionSource.API,
                 upload_error=getattr(request._request, "upload_error", None),
             )
@@ -143,7 +155,8 @@ class DatasetVersionUploadApi(APIView):
 
 
 class DatasetVersionDetailApi(APIView):
-    @extend_schema(summary="A version's schema, profile and validation results")
+    @extend_schema(summary="A version's schema, profile and validation results",
+                   responses={200: docs.VersionDetail})
     def get(self, request, pk: int):
         v = get_object_or_404(DatasetVersion.objects.select_related("dataset", "created_by").defer("reference"), pk=pk)
         columns = []

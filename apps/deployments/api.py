@@ -7,8 +7,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.pagination import LIST_PARAMETERS, api_page, with_next_link
+from apps.core.schema import error
 from apps.registry.models import ModelVersion
 
+from . import openapi as docs
 from .models import Deployment, Environment
 from .selectors import traffic_24h
 from .services import deployment_create, deployment_rollback, feedback_attach
@@ -43,7 +45,8 @@ class DeployIn(serializers.Serializer):
 
 class DeploymentListApi(APIView):
     @extend_schema(summary="Deployments, newest first (?status=active) with 24-hour traffic",
-                   parameters=LIST_PARAMETERS)
+                   parameters=[*docs.LIST_PARAMETERS, *LIST_PARAMETERS],
+                   responses={200: docs.DeploymentWithTraffic(many=True)})
     def get(self, request):
         items = Deployment.objects.select_related("model", "model_version", "environment", "deployed_by")
         if request.query_params.get("status"):
@@ -52,7 +55,9 @@ class DeploymentListApi(APIView):
         stats = traffic_24h([d.pk for d in rows])
         return with_next_link(Response([deployment_body(d, stats[d.pk]) for d in rows]), next_url)
 
-    @extend_schema(request=DeployIn, summary="Deploy a version to an environment (replaces the active one)")
+    @extend_schema(request=DeployIn, summary="Deploy a version to an environment (replaces the active one)",
+                   responses={201: docs.DeploymentBody,
+                              409: error("That version is already active there, or a deployment raced this one")})
     def post(self, request):
         data = DeployIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -63,7 +68,7 @@ class DeploymentListApi(APIView):
 
 
 class DeploymentDetailApi(APIView):
-    @extend_schema(summary="A deployment with its 24-hour traffic")
+    @extend_schema(summary="A deployment with its 24-hour traffic", responses={200: docs.DeploymentWithTraffic})
     def get(self, request, pk: int):
         d = get_object_or_404(Deployment.objects.select_related("model", "model_version", "environment"), pk=pk)
         return Response(deployment_body(d, traffic_24h([d.pk])[d.pk]))
@@ -74,7 +79,9 @@ class RollbackIn(serializers.Serializer):
 
 
 class DeploymentRollbackApi(APIView):
-    @extend_schema(request=RollbackIn, summary="Re-activate the version this deployment replaced")
+    @extend_schema(request=RollbackIn, summary="Re-activate the version this deployment replaced",
+                   responses={201: docs.DeploymentBody,
+                              409: error("Not the active deployment, or nothing before it to roll back to")})
     def post(self, request, pk: int):
         d = get_object_or_404(Deployment.objects.select_related("environment"), pk=pk)
         data = RollbackIn(data=request.data)
@@ -87,7 +94,8 @@ class FeedbackApi(APIView):
     service_accounts_allowed = True
     required_capabilities = {"POST": "predict"}
 
-    @extend_schema(summary="Attach ground truth by request id: {request_id, label} or {items: [...]}")
+    @extend_schema(summary="Attach ground truth by request id: {request_id, label} or {items: [...]}",
+                   request=docs.FeedbackIn, responses={200: docs.FeedbackResult})
     def post(self, request):
         body = request.data
         items = body.get("items") if isinstance(body, dict) and "items" in body else [body]

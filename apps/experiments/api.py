@@ -8,9 +8,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.pagination import API_DEFAULT_LIMIT, LIST_PARAMETERS, api_list_response, keyset_page
+from apps.core.schema import error
 from apps.datasets.models import Dataset, DatasetVersion
 from apps.ml.catalog import list_algorithms
 
+from . import openapi as docs
 from .models import Experiment, Run
 from .services import experiment_create, run_cancel, run_launch
 
@@ -86,18 +88,21 @@ class RunIn(serializers.Serializer):
 
 
 class AlgorithmListApi(APIView):
-    @extend_schema(summary="The algorithm catalog with each hyperparameter's type and default")
+    @extend_schema(summary="The algorithm catalog with each hyperparameter's type and default",
+                   parameters=docs.ALGORITHM_PARAMETERS,
+                   responses={200: docs.AlgorithmBody(many=True), 400: error("Unknown task type")})
     def get(self, request):
         return Response(list_algorithms(request.query_params.get("task_type") or None))
 
 
 class ExperimentListApi(APIView):
     required_capabilities = {"POST": "launch_training"}
-    @extend_schema(summary="List experiments, newest first", parameters=LIST_PARAMETERS)
+    @extend_schema(summary="List experiments, newest first", parameters=LIST_PARAMETERS,
+                   responses={200: docs.ExperimentBody(many=True)})
     def get(self, request):
         return api_list_response(request, Experiment.objects.all(), experiment_body)
 
-    @extend_schema(request=ExperimentIn, summary="Create an experiment")
+    @extend_schema(request=ExperimentIn, summary="Create an experiment", responses={201: docs.ExperimentBody})
     def post(self, request):
         data = ExperimentIn(data=request.data)
         data.is_valid(raise_exception=True)
@@ -106,7 +111,8 @@ class ExperimentListApi(APIView):
 
 
 class ExperimentDetailApi(APIView):
-    @extend_schema(summary="An experiment with its newest runs (runs_next: the rest, page by page)")
+    @extend_schema(summary="An experiment with its newest runs (runs_next: the rest, page by page)",
+                   responses={200: docs.ExperimentDetail})
     def get(self, request, pk: int):
         experiment = get_object_or_404(Experiment, pk=pk)
         page = keyset_page(_runs_of(experiment), size=API_DEFAULT_LIMIT)
@@ -126,12 +132,14 @@ def _runs_of(experiment: Experiment):
 class RunLaunchApi(APIView):
     required_capabilities = {"POST": "launch_training"}
 
-    @extend_schema(summary="An experiment's runs, newest first", parameters=LIST_PARAMETERS)
+    @extend_schema(summary="An experiment's runs, newest first", parameters=LIST_PARAMETERS,
+                   responses={200: docs.RunSummary(many=True)})
     def get(self, request, pk: int):
         experiment = get_object_or_404(Experiment, pk=pk)
         return api_list_response(request, _runs_of(experiment), lambda r: run_body(r, full=False))
 
-    @extend_schema(request=RunIn, summary="Launch a training run (202 with its job)")
+    @extend_schema(request=RunIn, summary="Launch a training run (202 with its job)",
+                   responses={202: docs.RunDetail})
     def post(self, request, pk: int):
         experiment = get_object_or_404(Experiment.objects.select_related("dataset"), pk=pk)
         data = RunIn(data=request.data)
@@ -150,7 +158,7 @@ class RunLaunchApi(APIView):
 
 
 class RunDetailApi(APIView):
-    @extend_schema(summary="A run: params, metrics, status and lineage")
+    @extend_schema(summary="A run: params, metrics, status and lineage", responses={200: docs.RunDetail})
     def get(self, request, pk: int):
         run = get_object_or_404(Run.objects.select_related("job", "experiment"), pk=pk)
         return Response(run_body(run))
@@ -158,7 +166,8 @@ class RunDetailApi(APIView):
 
 class RunCancelApi(APIView):
     required_capabilities = {"POST": "launch_training"}
-    @extend_schema(request=None, summary="Cancel a queued or running run")
+    @extend_schema(request=None, summary="Cancel a queued or running run",
+                   responses={202: docs.RunDetail, 409: error("A grid-search trial has no job of its own")})
     def post(self, request, pk: int):
         run = get_object_or_404(Run.objects.select_related("job", "experiment"), pk=pk)
         if run.job_id is None:

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from apps.core.pagination import LIST_PARAMETERS, api_page, with_next_link
 from apps.registry.models import RegisteredModel
 
+from . import openapi as docs
 from .criteria import evaluate_all
 from .models import MaturitySnapshot, PipelineChange
 from .services import pipeline_change_create
@@ -32,7 +33,8 @@ def change_body(change: PipelineChange) -> dict:
 
 class MaturityListApi(APIView):
     @extend_schema(summary="Each model's maturity level, criteria with evidence, and its history (one point a day); "
-                           "models newest first, a page at a time", parameters=LIST_PARAMETERS)
+                           "models newest first, a page at a time", parameters=LIST_PARAMETERS,
+                   responses={200: docs.ModelMaturityBody(many=True)})
     def get(self, request):
         models, next_url = api_page(request, RegisteredModel.objects.only("id"))
         ids = [m.pk for m in models]
@@ -70,7 +72,8 @@ class PipelineChangeApi(APIView):
     required_capabilities = {"POST": "launch_training"}
 
     @extend_schema(request=PipelineChangeIn, summary="CI: a pipeline change (commit + spec) -> trained, gated, "
-                   "staged, smoke-tested, production request opened (202 with the change and its first job)")
+                   "staged, smoke-tested, production request opened (202 with the change and its first job)",
+                   responses={202: docs.PipelineChangeBody})
     def post(self, request, pk: int):
         model = get_object_or_404(RegisteredModel, pk=pk)
         data = PipelineChangeIn(data=request.data)
@@ -82,7 +85,7 @@ class PipelineChangeApi(APIView):
 
 
 class PipelineChangeDetailApi(APIView):
-    @extend_schema(summary="A pipeline change with its steps and jobs")
+    @extend_schema(summary="A pipeline change with its steps and jobs", responses={200: docs.PipelineChangeBody})
     def get(self, request, pk: int):
         change = get_object_or_404(PipelineChange.objects.select_related("run__job"), pk=pk)
         return Response(change_body(change))

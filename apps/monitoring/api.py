@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from apps.core.pagination import LIST_PARAMETERS, api_list_response
 from apps.deployments.models import Deployment
 
+from . import openapi as docs
 from .models import DriftReport
 from .services import check_request, policy_ensure
 
@@ -40,7 +41,7 @@ def report_body(r: DriftReport) -> dict:
 
 class DriftReportsApi(APIView):
     @extend_schema(summary="Drift reports of the model in this deployment's environment, newest first",
-                   parameters=LIST_PARAMETERS)
+                   parameters=LIST_PARAMETERS, responses={200: docs.DriftReportBody(many=True)})
     def get(self, request, pk: int):
         deployment = get_object_or_404(Deployment, pk=pk)
         policy = policy_ensure(model=deployment.model, environment=deployment.environment)
@@ -54,7 +55,8 @@ class CheckIn(serializers.Serializer):
 
 class DriftCheckApi(APIView):
 
-    @extend_schema(request=CheckIn, summary="Run a drift check now (optional window) -> 202 with the job")
+    @extend_schema(request=CheckIn, summary="Run a drift check now (optional window) -> 202 with the job",
+                   responses={202: docs.DriftCheckStarted})
     def post(self, request, pk: int):
         deployment = get_object_or_404(Deployment.objects.select_related("model", "environment"), pk=pk)
         data = CheckIn(data=request.data)

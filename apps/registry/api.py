@@ -16,8 +16,10 @@ from apps.core.pagination import (
     keyset_page,
     with_next_link,
 )
+from apps.core.schema import error
 from apps.experiments.models import Run
 
+from . import openapi as docs
 from .models import ModelVersion, PromotionRequest, PromotionStatus, RegisteredModel, Stage, StageTransition
 from .services import (
     model_version_register,
@@ -112,7 +114,8 @@ class DecisionIn(serializers.Serializer):
 class RunRegisterApi(APIView):
     required_capabilities = {"POST": "register_model"}
 
-    @extend_schema(request=RegisterIn, summary="Register a finished run as a new version of a model")
+    @extend_schema(request=RegisterIn, summary="Register a finished run as a new version of a model",
+                   responses={201: docs.ModelVersionBody, 409: error("The run is already registered")})
     def post(self, request, pk: int):
         run = get_object_or_404(Run.objects.select_related("experiment", "job"), pk=pk)
         data = RegisterIn(data=request.data)
@@ -132,7 +135,7 @@ def _live_versions(models: list[RegisteredModel]) -> dict[int, list[dict]]:
 
 class ModelListApi(APIView):
     @extend_schema(summary="Registered models, newest first, with their live (staging and production) versions",
-                   parameters=LIST_PARAMETERS)
+                   parameters=LIST_PARAMETERS, responses={200: docs.ModelListItem(many=True)})
     def get(self, request):
         rows, next_url = api_page(request, RegisteredModel.objects.all())
         live = _live_versions(rows)
@@ -161,7 +164,7 @@ def transition_body(t: StageTransition) -> dict:
 
 class ModelDetailApi(APIView):
     @extend_schema(summary="A model, its newest versions and stage changes (the rest page by page: "
-                           "versions_next, history_next)")
+                           "versions_next, history_next)", responses={200: docs.ModelDetail})
     def get(self, request, pk: int):
         model = get_object_or_404(RegisteredModel, pk=pk)
         versions = keyset_page(_versions_of(model), size=API_DEFAULT_LIMIT)
@@ -180,14 +183,16 @@ class ModelDetailApi(APIView):
 
 
 class ModelVersionListApi(APIView):
-    @extend_schema(summary="A model's versions, newest first", parameters=LIST_PARAMETERS)
+    @extend_schema(summary="A model's versions, newest first", parameters=LIST_PARAMETERS,
+                   responses={200: docs.ModelVersionBody(many=True)})
     def get(self, request, pk: int):
         model = get_object_or_404(RegisteredModel, pk=pk)
         return api_list_response(request, _versions_of(model), version_body)
 
 
 class ModelHistoryApi(APIView):
-    @extend_schema(summary="A model's stage changes, newest first", parameters=LIST_PARAMETERS)
+    @extend_schema(summary="A model's stage changes, newest first", parameters=LIST_PARAMETERS,
+                   responses={200: docs.StageTransitionBody})
     def get(self, request, pk: int):
         model = get_object_or_404(RegisteredModel, pk=pk)
         return api_list_response(request, _history_of(model), transition_body)
@@ -197,6 +202,7 @@ class ProductionAtApi(APIView):
     @extend_schema(
         summary="Which version was in production at a moment",
         parameters=[OpenApiParameter("at", str, description="ISO date or date-time", required=True)],
+        responses={200: docs.ProductionAtBody, 400: error("`at` is not a date")},
     )
     def get(self, request, pk: int):
         model = get_object_or_404(RegisteredModel, pk=pk)
@@ -210,7 +216,8 @@ class ProductionAtApi(APIView):
 
 
 class ModelVersionDetailApi(APIView):
-    @extend_schema(summary="A model version with lineage, metrics and promotions")
+    @extend_schema(summary="A model version with lineage, metrics and promotions",
+                   responses={200: docs.ModelVersionDetail})
     def get(self, request, pk: int):
         v = get_object_or_404(ModelVersion.objects.select_related("model", "run"), pk=pk)
         return Response(version_body(v) | {
@@ -223,7 +230,8 @@ class ModelVersionDetailApi(APIView):
 class PromotionCreateApi(APIView):
     required_capabilities = {"POST": "request_promotion"}
 
-    @extend_schema(request=PromotionIn, summary="Request a promotion; the gates run as a job")
+    @extend_schema(request=PromotionIn, summary="Request a promotion; the gates run as a job",
+                   responses={201: docs.PromotionBody, 409: error("A request for that stage is already pending")})
     def post(self, request, pk: int):
         version = get_object_or_404(ModelVersion.objects.select_related("model"), pk=pk)
         data = PromotionIn(data=request.data)
@@ -234,7 +242,8 @@ class PromotionCreateApi(APIView):
 
 class PromotionListApi(APIView):
     @extend_schema(summary="Promotion requests, newest first (?status=pending|approved|rejected)",
-                   parameters=LIST_PARAMETERS)
+                   parameters=[*docs.PROMOTION_LIST_PARAMETERS, *LIST_PARAMETERS],
+                   responses={200: docs.PromotionBody(many=True)})
     def get(self, request):
         items = PromotionRequest.objects.select_related("requested_by", "on_behalf_of", "decided_by", "job")
         wanted = request.query_params.get("status")
@@ -244,7 +253,7 @@ class PromotionListApi(APIView):
 
 
 class PromotionDetailApi(APIView):
-    @extend_schema(summary="A promotion request with its gates and evidence")
+    @extend_schema(summary="A promotion request with its gates and evidence", responses={200: docs.PromotionBody})
     def get(self, request, pk: int):
         p = get_object_or_404(PromotionRequest.objects.select_related("requested_by", "on_behalf_of", "decided_by", "job"), pk=pk)
         return Response(promotion_body(p))
@@ -253,7 +262,8 @@ class PromotionDetailApi(APIView):
 class PromotionApproveApi(APIView):
     required_capabilities = {"POST": "decide_promotion"}
 
-    @extend_schema(request=DecisionIn, summary="Approve (four-eyes; an override reason when gates failed)")
+    @extend_schema(request=DecisionIn, summary="Approve (four-eyes; an override reason when gates failed)",
+                   responses={200: docs.PromotionBody, 409: error("Already decided, gates not ready, or gates failed")})
     def post(self, request, pk: int):
         promotion = get_object_or_404(PromotionRequest, pk=pk)
         data = DecisionIn(data=request.data)
@@ -265,7 +275,8 @@ class PromotionApproveApi(APIView):
 class PromotionRejectApi(APIView):
     required_capabilities = {"POST": "decide_promotion"}
 
-    @extend_schema(request=DecisionIn, summary="Reject with a comment")
+    @extend_schema(request=DecisionIn, summary="Reject with a comment",
+                   responses={200: docs.PromotionBody, 409: error("Already decided")})
     def post(self, request, pk: int):
         promotion = get_object_or_404(PromotionRequest, pk=pk)
         data = DecisionIn(data=request.data)
