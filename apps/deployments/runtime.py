@@ -66,8 +66,18 @@ _warmer_stop = threading.Event()
 _warmer_on_refused = None
 
 
+NUMERIC_COLSPECS = frozenset({"long", "integer", "double", "float"})
+
+
 def serving_signature(version) -> list[dict]:
-    """The run's signature plus, per feature, whether training data had nulls (then nulls are accepted)."""
+    """The run's signature plus, per feature, whether training data had nulls (then nulls are accepted).
+
+    A version logged with the MLflow client has no dataset version of ours behind its run: its MLmodel
+    signature says the type (numeric or not) and whether a feature may be missing.
+    """
+    if version.is_external or version.run.dataset_version_id is None:
+        return [dict(f, role="numeric" if str(f.get("dtype")) in NUMERIC_COLSPECS else "categorical",
+                     nullable=f.get("required") is False) for f in version.signature]
     schema = {c["name"]: c for c in version.run.dataset_version.schema}
     return [dict(f, nullable=bool(schema.get(f["name"], {}).get("nullable"))) for f in version.signature]
 

@@ -117,6 +117,9 @@ def test_an_external_version_is_promoted_deployed_served_and_watched(
     classes = [str(c) for c in local.classes_]
     assert [[p[c] for c in classes] for p in answered["probabilities"]] == local.predict_proba(typed(rows)).tolist()
     assert PredictionLog.objects.filter(deployment_id=deployed.json()["id"]).count() == 3
+    # its deployment page opens, with a try-it form typed by the MLmodel signature (the run has no data of ours)
+    page = client_for(analyst).get(f"/deployments/{deployed.json()['id']}/").content.decode()
+    assert 'name="tenure" data-kind="number"' in page and 'name="contract" data-kind="text"' in page
 
     # bad input is refused against the signature, and logged as an error, not a prediction
     bad = api.post("/api/v1/predict/ext-churn-model/staging/", {"instances": [{"tenure": 2.5, "charges": "x",
