@@ -71,3 +71,24 @@ def test_check_deploy_passes_with_debug_off():
     result = run_python(code, base_env(ALLOWED_HOSTS="mlops.example.com"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def _manage(*args: str, **env):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=base_env(**env),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_fresh_checkout_runs_developer_commands_without_a_secret_key():
+    result = _manage("check", SECRET_KEY=None, DEBUG=None)
+    assert result.returncode == 0, result.stderr
+    assert "using development settings (DEBUG=1)" in result.stderr
+
+
+def test_a_serving_command_still_refuses_to_start_without_a_secret_key():
+    result = _manage("runserver", "--noreload", "127.0.0.1:1", SECRET_KEY=None, DEBUG=None)
+    assert result.returncode != 0 and "SECRET_KEY is not set" in result.stderr
