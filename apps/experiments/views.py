@@ -55,7 +55,7 @@ def experiment_new(request):
     datasets = Dataset.objects.filter(latest_version__isnull=False).select_related("latest_version").order_by("name")
     source = request.POST if request.method == "POST" else request.GET
     values = {k: source.get(k, "") for k in ("name", "dataset", "target", "task_type", "primary_metric", "description")}
-    dataset = datasets.filter(pk=values["dataset"]).first() if str(values["dataset"]).isdigit() else None
+    dataset = datasets.filter(pk=values["dataset"]).first() if re.fullmatch(r"[0-9]{1,18}", values["dataset"]) else None
     errors: dict = {}
     if request.method == "POST":
         form = ExperimentForm(request.POST)

@@ -6,6 +6,7 @@ catalog), so an invalid spec never reaches a job.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ FEATURE_ROLES = ("numeric", "categorical", "boolean")
 
 
 def _as_int(value: Any, field_name: str, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value.strip()):  # not isdigit: "²" passes it
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
         raise SpecError(

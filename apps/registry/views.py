@@ -105,18 +105,19 @@ def version_detail(request, pk: int):
         .prefetch_related("run__inputs__dataset_version__dataset"),
         pk=pk,
     )
+    can_request = roles.can(request.user, "request_promotion")
     return render(request, "registry/version.html", {
         "version": version,
         "model": version.model,
         "history": version.transitions.select_related("actor", "promotion"),
         "promotions": version.promotions.select_related("requested_by", "on_behalf_of", "decided_by").with_owners(),
-        "can_request": roles.can(request.user, "request_promotion"),
+        "can_request": can_request,
         "metric_labels": {k: v["label"] for k, v in METRICS.items()},
-        **_external_context(version),
+        **_external_context(version, can_request=can_request),
     })
 
 
-def _external_context(version: ModelVersion) -> dict:
+def _external_context(version: ModelVersion, *, can_request: bool) -> dict:
     import sklearn
 
     from .evaluation import evaluation_choices, proposed_evaluation
@@ -127,7 +128,8 @@ def _external_context(version: ModelVersion) -> dict:
     if version.is_external:
         proposed, why = proposed_evaluation(version)
         context.update(refused_now=deployability_now(version), proposed_evaluation=proposed, proposed_why=why,
-                       evaluation_choices=evaluation_choices(version))
+                       # the form's choices read up to 300 dataset schemas: only for those shown the form
+                       evaluation_choices=evaluation_choices(version) if can_request else [])
     return context
 
 
